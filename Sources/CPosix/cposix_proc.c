@@ -1,0 +1,1 @@
+#include "cposix_proc.h"

@@ -1,0 +1,10 @@
+import Foundation
+
+public enum FileManagerShim {
+    public static func removeTree(_ path: String) throws {
+        try FileManager.default.removeItem(atPath: path)
+    }
+    public static func listDirectory(_ path: String) -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+    }
+}
