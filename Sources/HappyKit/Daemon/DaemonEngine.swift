@@ -41,6 +41,7 @@ public final class DaemonEngine: @unchecked Sendable {
     private var lockHeld = false
     private var finished: CheckedContinuation<Void, Never>?
     private var isFinished = false
+    private var isDone = false
     private let pid = getpid()
 
     public init(config: HappyConfig, sessions: SessionService, serverLinkFactory: ServerLinkFactory? = nil,
@@ -269,8 +270,6 @@ public final class DaemonEngine: @unchecked Sendable {
         let srv = server
         let held = lockHeld
         lockHeld = false
-        let cont = finished
-        finished = nil
         lock.unlock()
         if let reason { Log.warn("daemon", reason) }
         srv?.stop(timeout: 1.5)
@@ -280,6 +279,11 @@ public final class DaemonEngine: @unchecked Sendable {
         for s in signalSources { s.cancel() }
         if options.installLogSink { Log.install(nil) }
         logSink?.close()
+        lock.lock()
+        isDone = true
+        let cont = finished
+        finished = nil
+        lock.unlock()
         cont?.resume()
     }
 
@@ -287,7 +291,7 @@ public final class DaemonEngine: @unchecked Sendable {
     public func waitUntilStopped() async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             lock.lock()
-            if isFinished { lock.unlock(); c.resume(); return }
+            if isDone { lock.unlock(); c.resume(); return }
             finished = c
             lock.unlock()
         }
