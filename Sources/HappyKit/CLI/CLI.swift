@@ -28,7 +28,8 @@ public enum CLI {
                     throw CLIError.notImplemented(command: cmd.pathString)
                 }
                 if CommandTree.root.find(cmd.path)?.loadsConfig ?? true {
-                    _ = try ctx.resolved()
+                    let home = try ctx.resolved().config.homeDir
+                    if FileIO.exists(home) && !FileIO.isDirectory(home) { throw FileIOError.notADirectory(path: home) }
                 }
                 return try await handler(ctx)
             } catch {

@@ -70,4 +70,15 @@ public final class CommandContext: @unchecked Sendable {
 
     /// The home layout of the resolved configuration.
     public func home() throws -> HomeLayout { try config().home }
+
+    /// The home layout after `HomeDirectory.prepare` (created 0700, a wider mode tightened
+    /// with a warning on stderr, not a directory / not writable → error).
+    public func preparedHome() throws -> HomeLayout {
+        let h = try home()
+        if let w = try HomeDirectory.prepare(h) { out.warn(w) }
+        return h
+    }
+
+    /// `settings.json` of the resolved home.
+    public func settings() throws -> SettingsStore { SettingsStore(home: try home()) }
 }

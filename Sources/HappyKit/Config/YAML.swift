@@ -64,10 +64,7 @@ public enum YAMLReader {
                 var event = yaml_event_t()
                 guard yaml_parser_parse(&parser, &event) == 1 else {
                     let problem = parser.problem.map { String(cString: $0) } ?? "invalid YAML"
-                    var mark = parser.problem_mark
-                    if parser.error == YAML_READER_ERROR || (mark.line == 0 && mark.column == 0 && parser.context_mark.line > 0) {
-                        mark = parser.problem_mark
-                    }
+                    let mark = parser.problem_mark
                     var msg = problem
                     if let ctx = parser.context { msg = String(cString: ctx) + ": " + problem }
                     throw YAMLError(file: file, line: Int(mark.line) + 1, column: Int(mark.column) + 1, problem: msg)
