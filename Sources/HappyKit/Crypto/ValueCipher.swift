@@ -119,7 +119,8 @@ public enum DataKeyWrap {
 
     /// The wrapped 32-byte key, or nil (wrong version/length, bad tag, wrong key).
     public static func unwrap(_ bundle: [UInt8], recipientSecret: [UInt8]) -> [UInt8]? {
-        guard bundle.count == bundleBytes, bundle[0] == 0, recipientSecret.count == 32 else { return nil }
+        guard bundle.count == bundleBytes, bundle[0] == 0, recipientSecret.count == 32,
+              isCanonicalPublicKey(bundle, at: 1) else { return nil }
         let ephPublic = Array(bundle[1..<33])
         let nonce = Array(bundle[33..<57])
         guard var key = Box.open(Array(bundle[57...]), nonce: nonce, senderPublicKey: ephPublic,
@@ -138,7 +139,8 @@ public enum TerminalAuthResponse: Equatable {
     case dataKey(publicKey: [UInt8])
 
     public static func decrypt(_ bundle: [UInt8], ephemeralSecret: [UInt8]) -> TerminalAuthResponse? {
-        guard bundle.count >= 32 + 24 + SecretBox.tagBytes, ephemeralSecret.count == 32 else { return nil }
+        guard bundle.count >= 32 + 24 + SecretBox.tagBytes, ephemeralSecret.count == 32,
+              isCanonicalPublicKey(bundle, at: 0) else { return nil }
         let peer = Array(bundle[0..<32])
         let nonce = Array(bundle[32..<56])
         guard var plain = Box.open(Array(bundle[56...]), nonce: nonce, senderPublicKey: peer,
@@ -148,4 +150,11 @@ public enum TerminalAuthResponse: Equatable {
         if plain.count >= 33, plain[0] == 0 { return .dataKey(publicKey: Array(plain[1..<33])) }
         return nil
     }
+}
+
+/// X25519 ignores bit 255 of a peer key (RFC 7748), so flipping it would go unnoticed.
+/// A key produced by scalar multiplication never has it set, so the bundle parsers
+/// treat a set bit as tampering.
+@inline(__always) func isCanonicalPublicKey(_ bundle: [UInt8], at offset: Int) -> Bool {
+    bundle[offset + 31] & 0x80 == 0
 }
