@@ -323,6 +323,9 @@ public actor SessionManager: SessionService {
 
     public func liveCount() async -> Int { liveCountNow() }
 
+    /// The record as the watchers left it (no read on the caller's behalf; for tests).
+    func peek(_ id: String) -> SessionRecord? { records[id] }
+
     // MARK: - Infrastructure
 
     func liveCountNow() -> Int { records.values.filter { $0.status.isLive }.count }
