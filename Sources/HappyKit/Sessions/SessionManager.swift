@@ -75,6 +75,13 @@ public actor SessionManager: SessionService {
         self.capBytes = max(1024, Int64(mib * 1_048_576))
     }
 
+    isolated deinit {
+        // A manager dropped without shutdown() must not leave sources (and their fds) behind.
+        idleTimer?.cancel()
+        inotifySource?.cancel()
+        for l in live.values { l.exitSource?.cancel() }
+    }
+
     // MARK: - SessionService
 
     public func start() async {

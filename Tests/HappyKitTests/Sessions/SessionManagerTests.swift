@@ -312,6 +312,41 @@ import Glibc
         await f.cleanup(m)
     }
 
+    @Test func stderrIsRotatedAtTheCap() async throws {
+        let f = SessionFixture { $0.sessions.maxOutputMiB = 0.01 }
+        let m = f.manager()
+        await m.start()
+        let rec = try await m.spawn(f.request())
+        #expect(await eventually { await m.get(rec.id)?.status == .running })
+        let fd = open(rec.stderrPath, O_WRONLY | O_APPEND | O_CLOEXEC)
+        let chunk = Array(String(repeating: "warning: something happened\n", count: 400).utf8)  // 11,200 bytes
+        _ = chunk.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        let rotated = f.config.home.sessionDir(rec.id) + "/stderr.1.log"
+        #expect(await eventually { FileIO.exists(rotated) })
+        #expect(await eventually(2) { readText(rec.stderrPath).hasPrefix("{\"type\":\"happy\",\"subtype\":\"output-rotated\",\"droppedBytes\":11200}") })
+        #expect(readText(rotated).utf8.count == 11_200)
+        #expect(await m.get(rec.id)?.malformedLines == 0)
+        await f.cleanup(m)
+    }
+
+    @Test func spawnLatency() async throws {
+        let f = SessionFixture()
+        let m = f.manager()
+        await m.start()
+        var lat: [Double] = []
+        for _ in 0..<12 {
+            let t0 = monotonicSeconds()
+            let rec = try await m.spawn(f.request(prompt: "hi"))
+            lat.append((monotonicSeconds() - t0) * 1000)
+            _ = try await m.stop(rec.id, reason: .requested)
+        }
+        lat.sort()
+        print("SessionManager.spawn (fake claude, with prompt): p50 \(String(format: "%.2f", lat[lat.count / 2])) ms, max \(String(format: "%.2f", lat.last!)) ms")
+        #expect(lat[lat.count / 2] < 200)
+        await f.cleanup(m)
+    }
+
     @Test func malformedLinesAreCountedNotFatal() async throws {
         let f = SessionFixture()
         let m = f.manager()
