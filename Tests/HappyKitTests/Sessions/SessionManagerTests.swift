@@ -268,18 +268,18 @@ import Glibc
     }
 
     @Test func idleSessionIsStopped() async throws {
-        let f = SessionFixture { $0.sessions.idleTimeoutMinutes = 0.02 }  // 1.2 s
+        let f = SessionFixture { $0.sessions.idleTimeoutMinutes = 0.05 }  // 3 s
         let m = f.manager()
         await m.start()
         let rec = try await m.spawn(f.request(prompt: "hi"))
         // Activity keeps it alive...
         for _ in 0..<4 {
-            try await Task.sleep(nanoseconds: 500_000_000)
+            try await Task.sleep(nanoseconds: 1_000_000_000)
             try await m.send(rec.id, text: "still here")
         }
         #expect(await m.get(rec.id)?.status == .running)
         // ...silence stops it.
-        #expect(await eventually(8) { await m.get(rec.id)?.status == .stopped })
+        #expect(await eventually(12) { await m.get(rec.id)?.status == .stopped })
         let r = try #require(await m.get(rec.id))
         #expect(r.stopReason == .idle)
         #expect(r.numTurns == 5)
@@ -344,6 +344,27 @@ import Glibc
         lat.sort()
         print("SessionManager.spawn (fake claude, with prompt): p50 \(String(format: "%.2f", lat[lat.count / 2])) ms, max \(String(format: "%.2f", lat.last!)) ms")
         #expect(lat[lat.count / 2] < 200)
+        await f.cleanup(m)
+    }
+
+    @Test func countersArePersistedThrottled() async throws {
+        let f = SessionFixture()
+        let m = f.manager()
+        await m.start()
+        let rec = try await m.spawn(f.request(mode: "chatty", env: ["FAKE_CLAUDE_LINES": "200"]))
+        let path = f.config.home.sessionDir(rec.id) + "/session.json"
+        #expect(await eventually { await m.get(rec.id)?.status == .running })
+        // Every atomic write replaces the inode: count distinct inodes over 1.5 s of output.
+        var inodes: Set<UInt64> = []
+        let t0 = monotonicSeconds()
+        while monotonicSeconds() - t0 < 1.5 {
+            var st = stat()
+            if stat(path, &st) == 0 { inodes.insert(UInt64(st.st_ino)) }
+            try await Task.sleep(nanoseconds: 2_000_000)
+        }
+        #expect(inodes.count <= 4, "session.json rewritten \(inodes.count) times for ~300 lines")
+        // ...but the counters do reach the disk.
+        #expect(await eventually(3) { (try? FileIO.readJSON(path))??["lastEventType"]?.string == "assistant" })
         await f.cleanup(m)
     }
 
