@@ -139,6 +139,9 @@ public actor SessionManager: SessionService {
         if liveCountNow() >= max { throw SessionError.limitReached(max) }
 
         // Directory.
+        if request.directory.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw SessionError.directoryMissing(request.directory)
+        }
         let directory = Self.absolutePath(request.directory, home: environment["HOME"])
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) {
@@ -261,7 +264,7 @@ public actor SessionManager: SessionService {
         if !(await waitForExit(id, timeout: killGrace)) {
             Log.warn("session", "session \(id) ignored SIGTERM for \(killGrace) s: sending SIGKILL")
             signalGroup(pid, SIGKILL)
-            if !(await waitForExit(id, timeout: 5)) {
+            if !(await waitForExit(id, timeout: 2)) {
                 Log.error("session", "session \(id) (pid \(pid)) did not exit after SIGKILL")
                 finalize(id, exitCode: nil)
             }
@@ -493,7 +496,7 @@ public actor SessionManager: SessionService {
                 Log.warn("session", "session \(id): malformed output line (\(line.count) bytes) ignored")
             case .event(let type, let initInfo, let result):
                 changed = true
-                rec.lastEventType = type
+                if let type { rec.lastEventType = type }
                 rec.lastEventAt = now
                 if let initInfo {
                     if let s = initInfo.sessionId { rec.claudeSessionId = s }
