@@ -15,6 +15,9 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/mman.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 int cposix_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 
@@ -165,3 +168,54 @@ int cposix_flock_ex(int fd) {
     return r;
 }
 int cposix_flock_un(int fd) { return flock(fd, LOCK_UN); }
+
+long cposix_trim_clean_file_pages(void) {
+    FILE *f = fopen("/proc/self/smaps", "re");
+    if (!f) return -1;
+    char line[1024];
+    unsigned long start = 0, end = 0;
+    int candidate = 0;
+    long rss = 0, anon = 0, released = 0;
+    /* Regions are collected first, then trimmed (madvise changes smaps as we read it). */
+    unsigned long *regions = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        char *got = fgets(line, sizeof(line), f);
+        int header = 0;
+        if (got) {
+            char perms[8] = {0};
+            unsigned long a, b, off, ino;
+            char dev[16];
+            char path[512] = {0};
+            int k = sscanf(line, "%lx-%lx %7s %lx %15s %lu %511s", &a, &b, perms, &off, dev, &ino, path);
+            if (k >= 6 && strchr(line, '-') && (line[0] != ' ')) {
+                size_t len = strlen(line);
+                (void)len;
+                header = 1;
+                /* close the previous one */
+                if (candidate && anon == 0 && rss > 0) {
+                    if (n + 2 > cap) { cap = cap ? cap * 2 : 64; regions = realloc(regions, cap * sizeof(unsigned long)); }
+                    regions[n++] = start; regions[n++] = end; released += rss;
+                }
+                start = a; end = b; rss = 0; anon = 0;
+                candidate = perms[1] != 'w' && perms[3] == 'p' && ino != 0 && path[0] == '/';
+                continue;
+            }
+            if (!header) {
+                long v;
+                if (sscanf(line, "Rss: %ld kB", &v) == 1) rss = v;
+                else if (sscanf(line, "Anonymous: %ld kB", &v) == 1) anon = v;
+            }
+        } else {
+            if (candidate && anon == 0 && rss > 0) {
+                if (n + 2 > cap) { cap = cap ? cap * 2 : 64; regions = realloc(regions, cap * sizeof(unsigned long)); }
+                regions[n++] = start; regions[n++] = end; released += rss;
+            }
+            break;
+        }
+    }
+    fclose(f);
+    for (size_t i = 0; i + 1 < n; i += 2) madvise((void *)regions[i], regions[i + 1] - regions[i], MADV_DONTNEED);
+    free(regions);
+    return released * 1024;
+}

@@ -36,4 +36,8 @@ int cposix_pid_alive(pid_t pid);
 /* flock on an open fd: exclusive, blocking. */
 int cposix_flock_ex(int fd);
 int cposix_flock_un(int fd);
+/* Drops this process's clean, read-only, file-backed pages from its resident set
+   (MADV_DONTNEED on private mappings with no copied-on-write pages: they are re-read
+   from the page cache on the next access). Returns the bytes released (estimate). */
+long cposix_trim_clean_file_pages(void);
 #endif

@@ -140,7 +140,7 @@ public final class ControlServer: @unchecked Sendable {
             if let d = stopDeadline {
                 if now() > d || conns.values.allSatisfy({ $0.pending == 0 }) { break }
             }
-            let n = cposix_epoll_wait(epfd, &datas, &evs, 256, stopDeadline != nil ? 20 : 250)
+            let n = cposix_epoll_wait(epfd, &datas, &evs, 256, stopDeadline != nil ? 20 : (conns.isEmpty ? 2000 : 250))
             if n > 0 {
                 for i in 0..<Int(n) {
                     let d = datas[i]

@@ -18,6 +18,9 @@ public struct DaemonOptions: Sendable {
     public var serverLinkShutdownBudget: Double = 3
     /// Install the rotating log sink as the global `Log` sink.
     public var installLogSink: Bool = true
+    /// Drop clean read-only file pages (start-up code, tables) from the resident set
+    /// after start-up and at each health check; they are re-read on demand.
+    public var trimResidentPages: Bool = true
     public init() {}
 }
 
@@ -187,6 +190,9 @@ public final class DaemonEngine: @unchecked Sendable {
 
     private func startHealthCheck() {
         let period = max(0.05, config.daemon.healthCheckSeconds)
+        if options.trimResidentPages {
+            DispatchQueue.global().asyncAfter(deadline: .now() + 2) { _ = cposix_trim_clean_file_pages() }
+        }
         healthTask = Task { [weak self] in
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: UInt64(period * 1e9))
@@ -201,6 +207,7 @@ public final class DaemonEngine: @unchecked Sendable {
     func healthCheck() async {
         if sync({ shutdownStarted }) { return }
         await sessions.prune()
+        if options.trimResidentPages { _ = cposix_trim_clean_file_pages() }
         switch DaemonStateFile.read(home.daemonState) {
         case .ok(let onDisk) where onDisk.pid != pid:
             Log.warn("daemon", "daemon.state.json now names pid \(onDisk.pid); shutting down")

@@ -32,7 +32,7 @@ final class EngineHarness: @unchecked Sendable {
         try await engine.start()
     }
 
-    func raw(_ s: String) -> HTTPResponse? { rawExchange(port: port, Array(s.utf8)) }
+    func raw(_ s: String) async -> HTTPResponse? { let p = port; return await off { rawExchange(port: p, Array(s.utf8)) } }
 
     func stop() async {
         engine.requestShutdown(source: .cli, keepSessions: true)
@@ -51,7 +51,7 @@ final class EngineHarness: @unchecked Sendable {
         #expect(FileIO.mode(h.home + "/daemon.state.json") == 0o600)
         #expect(await h.sessions.started)
         // /health needs no token.
-        let r = try ControlClient(port: h.port, token: nil).request("GET", "/health")
+        let r = try await off { try ControlClient(port: h.port, token: nil).request("GET", "/health") }
         #expect(r.status == 200)
         #expect(r.json?["status"] == "ok" && r.json?["pid"]?.int == Int(getpid()) && r.json?["version"]?.string == HappyVersion.current)
         #expect(r.json?["uptimeMs"]?.int != nil)
@@ -68,15 +68,15 @@ final class EngineHarness: @unchecked Sendable {
         }
         let h = try await EngineHarness(link: { _ in Link() })
         try FileIO.writeJSON(["schemaVersion": 2, "machineId": "m-1"], to: h.home + "/settings.json")
-        let j = try h.client.status()
+        let j = try await off { try h.client.status() }
         #expect(Set(j.object?.keys ?? [:].keys) == ["pid", "httpPort", "version", "profile", "machineId", "serverUrl", "server", "startedAt", "sessions"])
         #expect(j["server"] == "token-rejected" && j["machineId"] == "m-1" && j["profile"] == "test" && j["sessions"]?.int == 0)
         #expect(j["httpPort"]?.int == h.port && j["serverUrl"] == "http://127.0.0.1:9")
         await h.stop()
         // Without a link: no-credentials.
         let h2 = try await EngineHarness()
-        #expect(try h2.client.status()["server"] == "no-credentials")
-        #expect(try h2.client.status()["machineId"] == .null)
+        #expect(try await off { try h2.client.status() }["server"] == "no-credentials")
+        #expect(try await off { try h2.client.status() }["machineId"] == .null)
         await h2.stop()
     }
 
@@ -85,41 +85,41 @@ final class EngineHarness: @unchecked Sendable {
         let c = h.client
         let dir = h.home + "/work"
         // Missing directory → 404 CREATE_DIRECTORY.
-        var r = try c.spawnSession(directory: dir, prompt: nil, createDirectory: false, env: [:])
+        var r = try await off { try c.spawnSession(directory: dir, prompt: nil, createDirectory: false, env: [:]) }
         #expect(r.status == 404)
         #expect(r.json?["actionRequired"] == "CREATE_DIRECTORY" && r.json?["directory"]?.string == dir && r.json?["error"]?.string != nil)
-        r = try c.spawnSession(directory: dir, prompt: "hi", createDirectory: true, env: ["A": "1"])
+        r = try await off { try c.spawnSession(directory: dir, prompt: "hi", createDirectory: true, env: ["A": "1"]) }
         #expect(r.status == 201)
         let id = try #require(r.json?["session"]?["id"]?.string)
         #expect(r.json?["session"]?["status"] == "running" && r.json?["session"]?["startedBy"] == "cli")
         // Unresolved variable → 400.
-        r = try c.spawnSession(directory: dir, prompt: nil, createDirectory: false, env: ["B": "${NOPE}"])
+        r = try await off { try c.spawnSession(directory: dir, prompt: nil, createDirectory: false, env: ["B": "${NOPE}"]) }
         #expect(r.status == 400)
-        #expect(try c.listSessions(all: false).count == 1)
-        #expect(try c.session(id)["id"]?.string == id)
-        #expect(try c.request("GET", "/sessions/nope").status == 404)
+        #expect(try await off { try c.listSessions(all: false) }.count == 1)
+        #expect(try await off { try c.session(id) }["id"]?.string == id)
+        #expect(try await off { try c.request("GET", "/sessions/nope") }.status == 404)
         // Messages.
-        #expect(try c.request("POST", "/sessions/\(id)/messages", body: ["text": "yo"]).status == 202)
+        #expect(try await off { try c.request("POST", "/sessions/\(id)/messages", body: ["text": "yo"]) }.status == 202)
         #expect(await h.sessions.sent.map(\.1) == ["yo"])
-        #expect(try c.request("POST", "/sessions/\(id)/messages", body: ["text": 5]).status == 400)
-        #expect(try c.request("POST", "/sessions/\(id)/messages").status == 400)
-        #expect(try c.request("POST", "/sessions/zzz/messages", body: ["text": "x"]).status == 404)
+        #expect(try await off { try c.request("POST", "/sessions/\(id)/messages", body: ["text": 5]) }.status == 400)
+        #expect(try await off { try c.request("POST", "/sessions/\(id)/messages") }.status == 400)
+        #expect(try await off { try c.request("POST", "/sessions/zzz/messages", body: ["text": "x"]) }.status == 404)
         // Stop → 200 with the stopped record; then messages → 409; list without --all is empty.
-        r = try c.request("DELETE", "/sessions/\(id)")
+        r = try await off { try c.request("DELETE", "/sessions/\(id)") }
         #expect(r.status == 200 && r.json?["session"]?["status"] == "stopped")
-        #expect(try c.request("POST", "/sessions/\(id)/messages", body: ["text": "x"]).status == 409)
-        #expect(try c.listSessions(all: false).isEmpty)
-        #expect(try c.listSessions(all: true).count == 1)
-        #expect(try c.request("DELETE", "/sessions/nope").status == 404)
+        #expect(try await off { try c.request("POST", "/sessions/\(id)/messages", body: ["text": "x"]) }.status == 409)
+        #expect(try await off { try c.listSessions(all: false) }.isEmpty)
+        #expect(try await off { try c.listSessions(all: true) }.count == 1)
+        #expect(try await off { try c.request("DELETE", "/sessions/nope") }.status == 404)
         // Limit → 429.
-        for _ in 0..<3 { _ = try c.spawnSession(directory: dir, prompt: nil, createDirectory: false, env: [:]) }
-        r = try c.spawnSession(directory: dir, prompt: nil, createDirectory: false, env: [:])
+        for _ in 0..<3 { _ = try await off { try c.spawnSession(directory: dir, prompt: nil, createDirectory: false, env: [:]) } }
+        r = try await off { try c.spawnSession(directory: dir, prompt: nil, createDirectory: false, env: [:]) }
         #expect(r.status == 429 && r.json?["error"]?.string?.contains("sessions.max") == true)
         // Field validation.
         let bad: [JSON] = [["directory": 5], ["prompt": "x"], ["directory": "rel/dir"], ["directory": .string(dir), "createDirectory": "yes"],
                            ["directory": .string(dir), "environmentVariables": ["A": 1]], ["directory": .string(dir), "prompt": 3], [1, 2]]
         for body in bad {
-            #expect(try c.request("POST", "/sessions", body: body).status == 400, "\(body)")
+            #expect(try await off { try c.request("POST", "/sessions", body: body) }.status == 400, "\(body)")
         }
         await h.stop()
     }
@@ -129,54 +129,54 @@ final class EngineHarness: @unchecked Sendable {
         let p = h.port, t = h.token
         let host = "Host: 127.0.0.1:\(p)\r\n"
         let auth = "Authorization: Bearer \(t)\r\n"
-        func status(_ s: String) -> Int? { h.raw(s)?.status }
-        func isJSONError(_ s: String) -> Bool {
-            guard let r = h.raw(s), let j = try? JSON.parse(r.body) else { return false }
+        func status(_ s: String) async -> Int? { await h.raw(s)?.status }
+        func isJSONError(_ s: String) async -> Bool {
+            guard let r = await h.raw(s), let j = try? JSON.parse(r.body) else { return false }
             return j["error"]?.string != nil && r.headers["Content-Type"] == "application/json"
         }
         // 403 beats everything.
-        #expect(status("GET /nope HTTP/1.1\r\nHost: evil.com:\(p)\r\nContent-Length: 3\r\nContent-Type: text/plain\r\n\r\n{{{") == 403)
-        #expect(status("GET /health HTTP/1.1\r\n\r\n") == 403)
-        #expect(status("GET /health HTTP/1.1\r\nHost: 127.0.0.1:\(p + 1)\r\n\r\n") == 403)
-        #expect(status("GET /health HTTP/1.1\r\nHost: localhost:\(p)\r\n\r\n") == 200)
+        #expect(await status("GET /nope HTTP/1.1\r\nHost: evil.com:\(p)\r\nContent-Length: 3\r\nContent-Type: text/plain\r\n\r\n{{{") == 403)
+        #expect(await status("GET /health HTTP/1.1\r\n\r\n") == 403)
+        #expect(await status("GET /health HTTP/1.1\r\nHost: 127.0.0.1:\(p + 1)\r\n\r\n") == 403)
+        #expect(await status("GET /health HTTP/1.1\r\nHost: localhost:\(p)\r\n\r\n") == 200)
         // 401 beats 415/400/404.
-        #expect(status("POST /nope HTTP/1.1\r\n\(host)Content-Length: 3\r\nContent-Type: text/plain\r\n\r\n{{{") == 401)
-        #expect(status("GET /status HTTP/1.1\r\n\(host)Authorization: Bearer wrong\r\n\r\n") == 401)
-        #expect(status("GET /status HTTP/1.1\r\n\(host)\r\n") == 401)
+        #expect(await status("POST /nope HTTP/1.1\r\n\(host)Content-Length: 3\r\nContent-Type: text/plain\r\n\r\n{{{") == 401)
+        #expect(await status("GET /status HTTP/1.1\r\n\(host)Authorization: Bearer wrong\r\n\r\n") == 401)
+        #expect(await status("GET /status HTTP/1.1\r\n\(host)\r\n") == 401)
         // 415 beats 413 / 400 / 404.
-        #expect(status("POST /nope HTTP/1.1\r\n\(host)\(auth)Content-Length: 3\r\nContent-Type: text/plain\r\n\r\n{{{") == 415)
-        #expect(status("POST /sessions HTTP/1.1\r\n\(host)\(auth)Content-Length: 2000000\r\nContent-Type: text/plain\r\n\r\n") == 415)
+        #expect(await status("POST /nope HTTP/1.1\r\n\(host)\(auth)Content-Length: 3\r\nContent-Type: text/plain\r\n\r\n{{{") == 415)
+        #expect(await status("POST /sessions HTTP/1.1\r\n\(host)\(auth)Content-Length: 2000000\r\nContent-Type: text/plain\r\n\r\n") == 415)
         // 413 beats 400 / 404.
-        #expect(status("POST /nope HTTP/1.1\r\n\(host)\(auth)Content-Length: 2000000\r\nContent-Type: application/json\r\n\r\n{{{") == 413)
+        #expect(await status("POST /nope HTTP/1.1\r\n\(host)\(auth)Content-Length: 2000000\r\nContent-Type: application/json\r\n\r\n{{{") == 413)
         // 400 (body) beats 404.
-        #expect(status("POST /nope HTTP/1.1\r\n\(host)\(auth)Content-Length: 3\r\nContent-Type: application/json\r\n\r\n{{{") == 400)
-        #expect(status("POST /nope HTTP/1.1\r\n\(host)\(auth)Content-Length: 2\r\nContent-Type: application/json\r\n\r\n{}") == 404)
+        #expect(await status("POST /nope HTTP/1.1\r\n\(host)\(auth)Content-Length: 3\r\nContent-Type: application/json\r\n\r\n{{{") == 400)
+        #expect(await status("POST /nope HTTP/1.1\r\n\(host)\(auth)Content-Length: 2\r\nContent-Type: application/json\r\n\r\n{}") == 404)
         // 405 on a known path, with Allow.
-        let r405 = h.raw("PUT /sessions HTTP/1.1\r\n\(host)\(auth)\r\n")
+        let r405 = await h.raw("PUT /sessions HTTP/1.1\r\n\(host)\(auth)\r\n")
         #expect(r405?.status == 405 && r405?.headers["Allow"] == "GET, POST")
-        #expect(status("POST /health HTTP/1.1\r\n\(host)\(auth)\r\n") == 405)
-        #expect(status("DELETE /stop HTTP/1.1\r\n\(host)\(auth)\r\n") == 405)
+        #expect(await status("POST /health HTTP/1.1\r\n\(host)\(auth)\r\n") == 405)
+        #expect(await status("DELETE /stop HTTP/1.1\r\n\(host)\(auth)\r\n") == 405)
         // Empty body where one is required → 400; charset parameter accepted.
-        #expect(status("POST /sessions HTTP/1.1\r\n\(host)\(auth)Content-Length: 0\r\n\r\n") == 400)
-        #expect(status("POST /sessions HTTP/1.1\r\n\(host)\(auth)Content-Length: 2\r\nContent-Type: application/json; charset=utf-8\r\n\r\n{}") == 400)
+        #expect(await status("POST /sessions HTTP/1.1\r\n\(host)\(auth)Content-Length: 0\r\n\r\n") == 400)
+        #expect(await status("POST /sessions HTTP/1.1\r\n\(host)\(auth)Content-Length: 2\r\nContent-Type: application/json; charset=utf-8\r\n\r\n{}") == 400)
         // 431.
         let big = String(repeating: "a", count: 17 * 1024)
-        #expect(status("GET /health HTTP/1.1\r\n\(host)X-Big: \(big)\r\n\r\n") == 431)
+        #expect(await status("GET /health HTTP/1.1\r\n\(host)X-Big: \(big)\r\n\r\n") == 431)
         // Malformed → 400.
-        #expect(status("NOT HTTP AT ALL\r\n\r\n") == 400)
-        #expect(status("GET /health HTTP/1.1\r\n\(host)Content-Length: abc\r\n\r\n") == 400)
+        #expect(await status("NOT HTTP AT ALL\r\n\r\n") == 400)
+        #expect(await status("GET /health HTTP/1.1\r\n\(host)Content-Length: abc\r\n\r\n") == 400)
         for s in ["GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", "GET /status HTTP/1.1\r\n\(host)\r\n",
                   "POST /nope HTTP/1.1\r\n\(host)\(auth)Content-Length: 1\r\nContent-Type: application/json\r\n\r\n{",
                   "GET /nope HTTP/1.1\r\n\(host)\(auth)\r\n", "PUT /stop HTTP/1.1\r\n\(host)\(auth)\r\n"] {
-            #expect(isJSONError(s), "\(s)")
+            #expect(await isJSONError(s), "\(s)")
         }
-        #expect(try ControlClient(port: p, token: nil).request("GET", "/health").status == 200)
+        #expect(try await off { try ControlClient(port: p, token: nil).request("GET", "/health") }.status == 200)
         await h.stop()
     }
 
     @Test func keepAliveAndPipelining() async throws {
         let h = try await EngineHarness()
-        let fd = cposix_connect_loopback(Int32(h.port), 2000)
+        let fd = await off { cposix_connect_loopback(Int32(h.port), 2000) }
         #expect(fd >= 0)
         defer { close(fd) }
         let one = "GET /health HTTP/1.1\r\nHost: 127.0.0.1:\(h.port)\r\n\r\n"
@@ -200,14 +200,14 @@ final class EngineHarness: @unchecked Sendable {
     @Test func idleClientIsDroppedAndStalledClientDelaysNoOne() async throws {
         let h = try await EngineHarness(idleTimeout: 0.6)
         // A stalled client: half a request head.
-        let fd = cposix_connect_loopback(Int32(h.port), 2000)
+        let fd = await off { cposix_connect_loopback(Int32(h.port), 2000) }
         #expect(fd >= 0)
         defer { close(fd) }
         let partial = Array("GET /health HTTP/1.1\r\nHost: 127".utf8)
         _ = partial.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, 0) }
         // Others are served at once meanwhile.
         let t0 = monoNow()
-        for _ in 0..<20 { #expect(try ControlClient(port: h.port, token: nil).request("GET", "/health").status == 200) }
+        for _ in 0..<20 { #expect(try await off { try ControlClient(port: h.port, token: nil).request("GET", "/health") }.status == 200) }
         #expect(monoNow() - t0 < 1.0)
         // The stalled one is dropped after the idle timeout.
         _ = cposix_set_timeouts(fd, 3000)
@@ -224,7 +224,7 @@ final class EngineHarness: @unchecked Sendable {
         let port = h.port
         var fds: [Int32] = []
         for _ in 0..<100 {
-            let fd = cposix_connect_loopback(Int32(port), 2000)
+            let fd = await off { cposix_connect_loopback(Int32(port), 2000) }
             #expect(fd >= 0)
             fds.append(fd)
         }
@@ -232,7 +232,7 @@ final class EngineHarness: @unchecked Sendable {
         let req = Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n\r\n".utf8)
         for fd in fds { _ = req.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, 0) } }
         var ok = 0
-        for fd in fds { if readResponse(fd)?.status == 200 { ok += 1 } }
+        for fd in fds { if await off { readResponse(fd) }?.status == 200 { ok += 1 } }
         #expect(ok == 100)
         await h.stop()
     }
@@ -268,7 +268,7 @@ final class EngineHarness: @unchecked Sendable {
                 g.addTask {
                     var r = SystemRandomNumberGenerator()
                     for i in 0..<125 {
-                        let fd = cposix_connect_loopback(Int32(port), 2000)
+                        let fd = await off { cposix_connect_loopback(Int32(port), 2000) }
                         guard fd >= 0 else { continue }
                         var bytes: [UInt8]
                         switch (i + w) % 4 {
@@ -284,23 +284,23 @@ final class EngineHarness: @unchecked Sendable {
             }
         }
         _ = rng.next()
-        #expect(try ControlClient(port: port, token: nil).request("GET", "/health").status == 200)
-        #expect(try h.client.status()["pid"]?.int == Int(getpid()))
+        #expect(try await off { try ControlClient(port: port, token: nil).request("GET", "/health") }.status == 200)
+        #expect(try await off { try h.client.status() }["pid"]?.int == Int(getpid()))
         await h.stop()
     }
 
     @Test func postStopRespondsThenShutsDown() async throws {
         let h = try await EngineHarness()
-        let r = try h.client.request("POST", "/stop", body: ["keepSessions": true])
+        let r = try await off { try h.client.request("POST", "/stop", body: ["keepSessions": true]) }
         #expect(r.status == 202 && r.json?["status"] == "stopping")
         await h.engine.waitUntilStopped()
         #expect(await h.sessions.shutdownCalls == [true])
         #expect(!FileIO.exists(h.home + "/daemon.state.json") && !FileIO.exists(h.home + "/daemon.state.json.lock"))
-        #expect(throws: (any Error).self) { try ControlClient(port: h.port, token: nil, timeout: 1).request("GET", "/health") }
+        await #expect(throws: (any Error).self) { try await off { try ControlClient(port: h.port, token: nil, timeout: 1).request("GET", "/health") } }
         removeTree(h.home)
         // keepSessions must be a boolean.
         let h2 = try await EngineHarness()
-        #expect(try h2.client.request("POST", "/stop", body: ["keepSessions": "yes"]).status == 400)
+        #expect(try await off { try h2.client.request("POST", "/stop", body: ["keepSessions": "yes"]) }.status == 400)
         await h2.stop()
     }
 

@@ -71,7 +71,8 @@ import Glibc
 
     @Test func statusOfARunningEngine() async throws {
         let e = try await EngineHarness()
-        let r = await Task.detached { DaemonControl.status(HomeLayout(root: e.home)) }.value
+        let home = e.home
+        let r = await off { DaemonControl.status(HomeLayout(root: home)) }
         #expect(r.running && r.responding == true)
         #expect(r.json["pid"]?.int == Int(getpid()) && r.json["httpPort"]?.int == e.port && r.json["logPath"]?.string == e.engine.logPath)
         #expect(r.json["uptimeMs"]?.int != nil && r.json["responding"] == nil && r.json["server"] == "no-credentials")
@@ -99,7 +100,7 @@ import Glibc
         #expect(DaemonLogs.lastLines(p, 3) == ["line 4998", "line 4999", "line 5000"])
         #expect(DaemonLogs.lastLines(p, 10000).count == 5000)
         // Follower: appends, then a switch to a newer file.
-        let current = Box(p)
+        let current = LockedString(p)
         let f = FileFollower(resolve: { current.value }, startAtEnd: true)
         #expect(f.poll().bytes.isEmpty)
         let fd = open(p, O_WRONLY | O_APPEND); _ = write(fd, "x\n", 2); close(fd)
@@ -150,7 +151,7 @@ import Glibc
     }
 }
 
-final class Box: @unchecked Sendable {
+final class LockedString: @unchecked Sendable {
     private let lock = NSLock()
     private var _v: String
     init(_ v: String) { _v = v }

@@ -116,3 +116,17 @@ func killAndReap(_ pid: Int32) {
 }
 
 func monoNow() -> Double { ControlClient.mono() }
+
+/// Runs blocking work (sockets, the synchronous control client) on its own thread, so a
+/// test never starves the cooperative pool that the daemon's route handlers need.
+func off<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { c in
+        Thread.detachNewThread { c.resume(with: Result { try body() }) }
+    }
+}
+
+func off<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { c in
+        Thread.detachNewThread { c.resume(returning: body()) }
+    }
+}
