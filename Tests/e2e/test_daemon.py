@@ -1,6 +1,7 @@
 """End-to-end: `happy daemon ...` lifecycle (SPEC §3.3, §4.1, §4.2)."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -262,6 +263,11 @@ def test_install_uninstall_unit(dh):
     assert f"ExecStart={exe} --profile t daemon start-sync" in text
     assert "Restart=on-failure" in text and "KillMode=process" in text
     assert "systemctl --user" in r.stdout
+    if shutil.which("systemd-analyze"):
+        v = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=30)
+        if "Failed to initialize manager" not in v.stderr:
+            assert v.returncode == 0, v.stderr
+            assert "happy-t.service" not in v.stderr, v.stderr
     r = dh.run("daemon", "uninstall")
     assert r.returncode == 0 and not unit.exists() and "systemctl --user" in r.stdout
     r = dh.run("daemon", "uninstall")

@@ -32,8 +32,6 @@ public enum SystemdUnit {
         [Unit]
         Description=happy daemon (profile \(profile))
         Documentation=https://happy.engineering
-        After=network-online.target
-        Wants=network-online.target
 
         [Service]
         Type=simple
