@@ -26,9 +26,9 @@ YAML
 cleanup() { "$BIN" daemon stop >/dev/null 2>&1 || true; rm -rf "$TMP"; }
 trap cleanup EXIT
 "$BIN" daemon start >/dev/null
-exec python3 - "$BIN" "${IDLE_SECONDS:-60}" <<'PY'
+python3 - "$BIN" "${IDLE_SECONDS:-60}" "${CPU_SECONDS:-60}" <<'PY'
 import json, os, socket, statistics, subprocess, sys, time
-BIN, IDLE = sys.argv[1], float(sys.argv[2])
+BIN, IDLE, CPU_SECONDS = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 home = os.environ["HAPPY_HOME_DIR"]
 st = json.load(open(f"{home}/daemon.state.json"))
 pid, port, token = st["pid"], st["httpPort"], st["controlToken"]
@@ -50,10 +50,16 @@ class Conn:
         h = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
         if body is not None: h += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
         self.s.sendall(h.encode() + b"\r\n" + data)
-        while b"\r\n\r\n" not in self.buf: self.buf += self.s.recv(65536)
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.s.recv(65536)
+            if not chunk: raise ConnectionError("closed by the daemon")
+            self.buf += chunk
         head, _, rest = self.buf.partition(b"\r\n\r\n")
         n = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
-        while len(rest) < n: rest += self.s.recv(65536)
+        while len(rest) < n:
+            chunk = self.s.recv(65536)
+            if not chunk: raise ConnectionError("closed by the daemon")
+            rest += chunk
         self.buf = rest[n:]
         return int(head.split()[1]), json.loads(rest[:n] or b"null")
 
@@ -116,5 +122,16 @@ cpu0 = int(t[11]) + int(t[12]); time.sleep(10)
 t = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
 cpu1 = int(t[11]) + int(t[12])
 out["daemon idle CPU % (10 s, no sessions)"] = round((cpu1 - cpu0) / os.sysconf("SC_CLK_TCK") / 10 * 100, 3)
+# Idle CPU with 10 idle sessions (a new connection: the idle one was dropped after 10 s).
+c = Conn()
+ids = [c.req("POST", "/sessions", {"directory": work})[1]["session"]["id"] for _ in range(10)]
+time.sleep(2)
+t = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split(); cpu0 = int(t[11]) + int(t[12])
+time.sleep(CPU_SECONDS)
+t = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split(); cpu1 = int(t[11]) + int(t[12])
+out[f"daemon idle CPU % ({int(CPU_SECONDS)} s, 10 idle sessions)"] = round((cpu1 - cpu0) / os.sysconf("SC_CLK_TCK") / CPU_SECONDS * 100, 3)
+rss = [l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0].split()[1]
+out["daemon RSS with 10 idle sessions MiB"] = round(int(rss) / 1024, 2)
+for sid in ids: c.req("DELETE", f"/sessions/{sid}")
 for k, v in out.items(): print(f"{k}: {v}")
 PY
