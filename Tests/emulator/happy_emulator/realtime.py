@@ -1,5 +1,6 @@
 """Socket.IO endpoint (path /v1/updates) with the Happy Server's auth rules, plus
 test events: `echo`, `ack-me`, `big-reply`."""
+import asyncio
 import socket
 
 import socketio
@@ -65,6 +66,9 @@ def register(app, ctx):
             size = int(args[0]) if args else 2_000_000
             await sio.emit("big", "x" * size, to=sid)
             return None
+        if event == "slow-ack":
+            await asyncio.sleep(float(args[0]) if args else 1.0)
+            return "late"
         if event == "ping":
             return {}
         return None
