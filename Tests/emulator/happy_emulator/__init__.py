@@ -1,0 +1,1 @@
+"""Happy Server emulator for tests."""
