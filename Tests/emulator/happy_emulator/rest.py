@@ -349,3 +349,14 @@ def register_rest(app: web.Application, state: ServerState) -> None:
     r.add_get("/__test/requests", t_requests)
     r.add_post("/__test/clear_requests", t_clear_requests)
     r.add_get("/__test/auth_requests", t_auth_requests)
+
+
+def register(app: web.Application, ctx) -> None:
+    """Hook for the combined emulator app (app.py): one ServerState per app,
+    shared with the socket side through `ctx.extra["server_state"]`."""
+    state = ctx.extra.get("server_state") if hasattr(ctx, "extra") else None
+    if state is None:
+        state = ServerState()
+        if hasattr(ctx, "extra"):
+            ctx.extra["server_state"] = state
+    register_rest(app, state)
