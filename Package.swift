@@ -26,6 +26,9 @@ let package = Package(
         ),
         // Thin executable: parses arguments and prints.
         .executableTarget(name: "happy", dependencies: ["HappyKit"], path: "Sources/happy"),
+        // Crypto throughput benchmark (Benchmarks/crypto/run.sh); not part of the product.
+        .executableTarget(name: "happy-bench-crypto", dependencies: ["HappyKit"], path: "Benchmarks/crypto",
+                          exclude: ["run.sh", "bench.py"]),
         .testTarget(name: "HappyKitTests", dependencies: ["HappyKit"], path: "Tests/HappyKitTests"),
     ],
     swiftLanguageModes: [.v6]

@@ -34,6 +34,10 @@ public struct SessionRecord: Sendable, Equatable {
     public var stderrPath: String
     /// Field 22 of /proc/PID/stat at spawn (for adoption after a daemon restart).
     public var processStartTime: UInt64?
+    /// `is_error` of the last `result` line (persisted; not part of the wire shape).
+    public var isError: Bool?
+    /// Output lines that were not valid stream-json objects (persisted; not on the wire).
+    public var malformedLines: Int = 0
 
     public init(id: String, pid: Int32, directory: String, status: SessionStatus, startedBy: String, startedAt: Int64,
                 stdoutPath: String, stderrPath: String) {

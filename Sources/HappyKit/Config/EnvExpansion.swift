@@ -1,0 +1,46 @@
+/// Expands `${VAR}` and `${VAR:-default}` in `value` from `env` (SPEC §2.1 `env`,
+/// applied at spawn time by the sessions module). `${VAR:-default}` uses the default
+/// when VAR is unset or empty; `${VAR}` with VAR unset throws
+/// `SessionError.unresolvedVariable(VAR)`. `$$` is a literal `$`; any other `$` is kept.
+public func expandEnvReferences(_ value: String, env: [String: String]) throws -> String {
+    guard value.contains("$") else { return value }
+    var out = ""
+    var i = value.startIndex
+    while i < value.endIndex {
+        let c = value[i]
+        guard c == "$" else { out.append(c); i = value.index(after: i); continue }
+        let next = value.index(after: i)
+        if next < value.endIndex, value[next] == "$" {
+            out.append("$")
+            i = value.index(after: next)
+            continue
+        }
+        guard next < value.endIndex, value[next] == "{",
+              let close = value[next...].firstIndex(of: "}") else {
+            out.append(c)
+            i = next
+            continue
+        }
+        let body = String(value[value.index(after: next)..<close])
+        var name = body
+        var fallback: String?
+        if let r = body.range(of: ":-") {
+            name = String(body[..<r.lowerBound])
+            fallback = String(body[r.upperBound...])
+        }
+        if let v = env[name], !(fallback != nil && v.isEmpty) {
+            out += v
+        } else if let fallback {
+            out += fallback
+        } else {
+            throw SessionError.unresolvedVariable(name)
+        }
+        i = value.index(after: close)
+    }
+    return out
+}
+
+/// Expands every value of a profile `env` map (see `expandEnvReferences`).
+public func expandEnvMap(_ map: [String: String], env: [String: String]) throws -> [String: String] {
+    try map.mapValues { try expandEnvReferences($0, env: env) }
+}

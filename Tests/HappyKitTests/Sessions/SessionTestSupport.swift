@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+@testable import HappyKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A temporary home + work folder and a SessionManager running the fake claude.
+struct SessionFixture {
+    let home: String
+    let work: String
+    var config: HappyConfig
+
+    static var fakeClaude: String {
+        let here = URL(fileURLWithPath: #filePath)  // Tests/HappyKitTests/Sessions/X.swift
+        return here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("fake_claude/claude").path
+    }
+
+    init(_ tweak: (inout HappyConfig) -> Void = { _ in }) {
+        var tmpl = Array("/tmp/happy-sess-XXXXXX".utf8CString)
+        let p = tmpl.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        home = String(cString: p!)
+        work = home + "/work"
+        mkdir(work, 0o755)
+        var c = HappyConfig(homeDir: home)
+        c.claude.command = SessionFixture.fakeClaude
+        tweak(&c)
+        config = c
+    }
+
+    func manager(environment: [String: String] = ProcessInfo.processInfo.environment) -> SessionManager {
+        SessionManager(config: config, environment: environment)
+    }
+
+    func request(mode: String? = nil, prompt: String? = nil, env: [String: String] = [:]) -> SpawnRequest {
+        var e = env
+        if let mode { e["FAKE_CLAUDE_MODE"] = mode }
+        return SpawnRequest(directory: work, prompt: prompt, environmentVariables: e)
+    }
+
+    func cleanup(_ managers: SessionManager...) async {
+        for m in managers { await m.shutdown(keepSessions: false) }
+        try? FileManager.default.removeItem(atPath: home)
+    }
+}
+
+/// Polls `cond` every 10 ms until it holds or `timeout` seconds pass.
+@discardableResult
+func eventually(_ timeout: Double = 10, _ cond: () async -> Bool) async -> Bool {
+    let deadline = monotonicSeconds() + timeout
+    while monotonicSeconds() < deadline {
+        if await cond() { return true }
+        try? await Task.sleep(nanoseconds: 10_000_000)
+    }
+    return await cond()
+}
+
+/// State letter of /proc/PID/stat, nil when the pid is gone.
+func procState(_ pid: Int32) -> Character? { ProcInfo.readStat(pid)?.state }
+
+func readText(_ path: String) -> String {
+    (try? FileIO.read(path)).flatMap { $0.map { String(decoding: $0, as: UTF8.self) } } ?? ""
+}
+
+/// Descriptors of this process that point into `home`, plus pidfds of `pids`.
+func attributableFDs(home: String, pids: Set<Int32>) -> [String] {
+    var out: [String] = []
+    for name in FileManagerShim.listDirectory("/proc/self/fd") {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/fd/\(name)", &buf, buf.count - 1)
+        guard n > 0 else { continue }
+        let target = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if target.hasPrefix(home) { out.append("\(name)->\(target)"); continue }
+        if target.contains("pidfd") {
+            let info = readText("/proc/self/fdinfo/\(name)")
+            for line in info.split(separator: "\n") where line.hasPrefix("Pid:") {
+                if let p = Int32(line.dropFirst(4).trimmingCharacters(in: .whitespaces)), pids.contains(p) {
+                    out.append("\(name)->pidfd \(p)")
+                }
+            }
+        }
+    }
+    return out
+}
