@@ -106,7 +106,7 @@ public final class LoginInterruptGuard: @unchecked Sendable {
     }
 }
 
-public enum AuthCommands {
+public enum AuthCommandsKit {
     public enum Method: String, Sendable { case mobile, web }
 
     public struct LoginOptions: Sendable {
@@ -152,8 +152,8 @@ public enum AuthCommands {
             if options.method == .mobile {
                 io.out("Scan this QR code with the Happy app (Settings → Link terminal):\n")
                 if let qr = try? QRCode(text: flow.mobileLink) { io.out(qr.renderHalfBlocks()) }
-                io.out("Mobile link: \(flow.mobileLink)")
                 io.out("Or open this link in a browser: \(flow.webLink)")
+                io.out("Mobile link: \(flow.mobileLink)")
             } else {
                 io.out("Open this link in a browser to connect this terminal:\n\n  \(flow.webLink)\n")
                 io.out("Mobile link: \(flow.mobileLink)")
@@ -225,7 +225,7 @@ public enum AuthCommands {
     }
 }
 
-public enum MachineCommands {
+public enum MachineCommandsKit {
     static func setup(config: HappyConfig, transport: any HTTPTransport) throws -> (HappyServerAPI, Credentials, String?) {
         let creds = try CredentialsStore(home: config.home).require()
         let api = HappyServerAPI(serverUrl: config.serverUrl, transport: transport, token: creds.token)
