@@ -108,7 +108,7 @@ public struct CredentialsStore: Sendable {
 
     public func write(_ c: Credentials) throws {
         let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty { try FileIO.ensureDirectory(dir) }
+        if !dir.isEmpty { try HomeDirectory.prepare(HomeLayout(root: dir)) }
         try FileIO.writeJSON(c.json, to: path, mode: 0o600)
     }
 
@@ -121,39 +121,27 @@ public struct CredentialsStore: Sendable {
     }
 }
 
-/// `machineId` in `settings.json` (SPEC §2.2): unknown keys preserved, atomic
-/// writes, a file that cannot be parsed is never overwritten.
+/// `machineId` in `settings.json` (SPEC §2.2) through the Config module's
+/// `SettingsStore` (locked, atomic; unknown keys preserved; a file that cannot be
+/// parsed is never overwritten).
 public enum MachineIdentity {
     public static func read(home: HomeLayout) throws -> String? {
-        guard let j = try FileIO.readJSON(home.settings) else { return nil }
-        guard let id = j["machineId"]?.string, !id.isEmpty else { return nil }
-        return id
+        try SettingsStore(home: home).machineId()
     }
 
     /// Returns the existing machine id or creates one (UUID v4, lowercase). With
     /// `replace`, always writes a fresh one.
     @discardableResult
     public static func ensure(home: HomeLayout, replace: Bool = false) throws -> String {
-        try FileIO.ensureDirectory(home.root)
-        var settings = try FileIO.readJSON(home.settings) ?? ["schemaVersion": 2]
-        guard settings.object != nil else {
-            throw FileIOError.corrupt(path: home.settings, reason: "not a JSON object")
-        }
-        if !replace, let id = settings["machineId"]?.string, !id.isEmpty { return id }
+        let store = SettingsStore(home: home)
+        guard replace else { return try store.ensureMachineId() }
         let id = UUID().uuidString.lowercased()
-        settings = settings.setting("machineId", .string(id))
-        if settings["schemaVersion"] == nil { settings = settings.setting("schemaVersion", 2) }
-        try FileIO.writeJSON(settings, to: home.settings)
+        try store.update { $0["machineId"] = .string(id) }
         return id
     }
 
     /// Removes the `machineId` key (every other key stays); no-op without a file.
     public static func remove(home: HomeLayout) throws {
-        guard let settings = try FileIO.readJSON(home.settings) else { return }
-        guard settings.object != nil else {
-            throw FileIOError.corrupt(path: home.settings, reason: "not a JSON object")
-        }
-        guard settings["machineId"] != nil else { return }
-        try FileIO.writeJSON(settings.setting("machineId", nil), to: home.settings)
+        try SettingsStore(home: home).removeMachineId()
     }
 }
