@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from test_auth_helpers import (  # noqa: F401
-    Home, Phone, b64, closed_port, emu, emulator, finish, home, start_terminal_login, unb64,
+    HAPPY, Home, Phone, b64, closed_port, emu, emulator, finish, home, start_terminal_login, unb64,
 )
 
 UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
@@ -361,3 +361,54 @@ def test_logout_leaves_unrelated_process_alone(home, emu):
     finally:
         other.kill()
         other.wait()
+
+
+def test_waiting_indicator_on_a_terminal(home, emu):
+    import pty
+    master, slave = pty.openpty()
+    p = subprocess.Popen([HAPPY, "auth", "login"], env=home.env(),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, text=True)
+    os.close(slave)
+    link = None
+    while True:
+        line = p.stdout.readline()
+        assert line, "no link"
+        if line.startswith("Mobile link: "):
+            link = line.split(": ", 1)[1].strip()
+            break
+    time.sleep(2.5)
+    Phone(emu.url).approve(Phone.public_key_from_link(link), 1)
+    p.wait(20)
+    data = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    os.close(master)
+    text = data.decode("utf-8", "replace")
+    assert p.returncode == 0
+    assert text.count("Waiting for approval") >= 2 and "\r" in text
+
+
+def test_ctrl_c_while_reading_secret_exits_130(home, emu):
+    p = subprocess.Popen([HAPPY, "auth", "login", "--secret-stdin"], env=home.env(),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.8)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=10)
+    assert p.returncode == 130
+    assert not home.access_key.exists() and emu.requests() == []
+
+
+def test_login_moves_an_unreadable_access_key_aside(home, emu):
+    home.write_credentials({"nonsense": True})
+    secret = os.urandom(32)
+    r = home.run("auth", "login", "--secret-stdin", input=b64(secret))
+    assert r.returncode == 0, r.stderr
+    assert unb64(home.credentials()["secret"]) == secret
+    moved = [f for f in os.listdir(home.path) if f.startswith("access.key.corrupt-")]
+    assert len(moved) == 1 and "moved" in r.stderr
