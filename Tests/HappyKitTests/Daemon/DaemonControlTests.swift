@@ -1,0 +1,161 @@
+import Foundation
+import CPosix
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import HappyKit
+
+@Suite(.serialized) struct DaemonControlTests {
+    func state(pid: Int32, port: Int) -> DaemonStateFile {
+        DaemonStateFile(pid: pid, httpPort: port, controlToken: "t", startTime: "2026-01-01T00:00:00.000Z", startedWithCliVersion: "0.0.9",
+                        lastHeartbeat: "2026-01-01T00:00:00.000Z", daemonLogPath: "/x.log", profile: "p")
+    }
+
+    @Test func staleStateAndLockAreRemoved() throws {
+        let home = makeTempHome("ctl"); defer { removeTree(home) }
+        let h = HomeLayout(root: home)
+        let dead = spawnProcess(["/bin/true"]); killAndReap(dead)
+        try state(pid: dead, port: 1).write(to: h.daemonState)
+        try FileIO.atomicWrite("\(dead)\n1\n", to: h.daemonLock)
+        #expect(DaemonControl.probe(h, clean: false) == .notRunning(removed: []))
+        #expect(FileIO.exists(h.daemonState))
+        #expect(DaemonControl.probe(h) == .notRunning(removed: [h.daemonLock, h.daemonState]))
+        #expect(!FileIO.exists(h.daemonState) && !FileIO.exists(h.daemonLock))
+        // A foreign live pid is stale too.
+        let sleeper = spawnProcess(["/bin/sleep", "30"]); defer { killAndReap(sleeper) }
+        usleep(30_000)
+        try state(pid: sleeper, port: 1).write(to: h.daemonState)
+        try FileIO.atomicWrite("\(sleeper)\n", to: h.daemonLock)
+        guard case .notRunning(let removed) = DaemonControl.probe(h) else { Issue.record("foreign pid treated as a daemon"); return }
+        #expect(removed.count == 2)
+    }
+
+    @Test func corruptStateIsMovedAsideNotSilentlyOverwritten() throws {
+        let home = makeTempHome("ctl"); defer { removeTree(home) }
+        let h = HomeLayout(root: home)
+        try FileIO.atomicWrite("{garbage", to: h.daemonState)
+        guard case .notRunning(let removed) = DaemonControl.probe(h) else { Issue.record("expected not running"); return }
+        #expect(removed.count == 1 && removed[0].hasPrefix(h.daemonState + ".corrupt-"))
+        #expect(FileIO.exists(removed[0]))
+        let r = DaemonControl.status(h, tries: 1, tryTimeout: 0.2)
+        #expect(!r.running)
+        let j = r.json
+        #expect(j["running"] == false)
+        #expect(Set(j.object!.keys) == ["pid", "httpPort", "version", "profile", "machineId", "serverUrl", "server", "startedAt", "sessions", "running", "logPath", "uptimeMs"])
+        #expect(j.object!.filter { $0.key != "running" }.allSatisfy { $0.value.isNull })
+    }
+
+    @Test func liveButSilentDaemonIsNotStale() throws {
+        let home = makeTempHome("ctl"); defer { removeTree(home) }
+        let h = HomeLayout(root: home)
+        // A listening socket that never answers, and a live happy-looking pid.
+        let lfd = cposix_listen_loopback(0, 16); defer { close(lfd) }
+        let port = Int(cposix_local_port(lfd))
+        let fake = spawnFakeDaemonProcess(); defer { killAndReap(fake) }
+        usleep(50_000)
+        try state(pid: fake, port: port).write(to: h.daemonState)
+        try FileIO.atomicWrite(DaemonLockInfo(pid: fake, startTime: ProcessProbe.startTime(fake)).text, to: h.daemonLock)
+        let t0 = monoNow()
+        let r = DaemonControl.status(h, tries: 3, tryTimeout: 0.3)
+        #expect(monoNow() - t0 >= 0.8)
+        #expect(r.running && r.responding == false && r.pid == fake)
+        #expect(r.json["responding"] == false && r.json["running"] == true && r.json["pid"]?.int == Int(fake))
+        #expect(r.json["httpPort"]?.int == port && r.json["server"] == .null && r.json["sessions"] == .null)
+        // State kept.
+        #expect(FileIO.exists(h.daemonState) && FileIO.exists(h.daemonLock))
+        // A client that needs it reports "not responding", never "not running".
+        #expect(throws: (any Error).self) { try DaemonControl.client(h, timeout: 0.2).status() }
+        #expect(FileIO.exists(h.daemonState))
+    }
+
+    @Test func statusOfARunningEngine() async throws {
+        let e = try await EngineHarness()
+        let r = await Task.detached { DaemonControl.status(HomeLayout(root: e.home)) }.value
+        #expect(r.running && r.responding == true)
+        #expect(r.json["pid"]?.int == Int(getpid()) && r.json["httpPort"]?.int == e.port && r.json["logPath"]?.string == e.engine.logPath)
+        #expect(r.json["uptimeMs"]?.int != nil && r.json["responding"] == nil && r.json["server"] == "no-credentials")
+        await e.stop()
+    }
+
+    @Test func systemdUnit() throws {
+        let home = makeTempHome("unit"); defer { removeTree(home) }
+        let env = ["XDG_CONFIG_HOME": home + "/cfg", "HOME": home]
+        let path = try SystemdUnit.install(executable: "/opt/happy bin/happy", profile: "dev", processEnvironment: env)
+        #expect(path == home + "/cfg/systemd/user/happy-dev.service")
+        let text = String(decoding: try #require(try FileIO.read(path)), as: UTF8.self)
+        #expect(text.contains("ExecStart=\"/opt/happy bin/happy\" --profile dev daemon start-sync\n"))
+        #expect(text.contains("Restart=on-failure\n") && text.contains("KillMode=process\n") && text.contains("WantedBy=default.target"))
+        #expect(SystemdUnit.unitPath(profile: "x", environment: ["HOME": "/h"]) == "/h/.config/systemd/user/happy-x.service")
+        #expect(try SystemdUnit.uninstall(profile: "dev", processEnvironment: env) == (path, true))
+        #expect(try SystemdUnit.uninstall(profile: "dev", processEnvironment: env).existed == false)
+    }
+
+    @Test func lastLinesAndFollower() throws {
+        let dir = makeTempHome("logs"); defer { removeTree(dir) }
+        let p = dir + "/a.log"
+        let text = (1...5000).map { "line \($0)" }.joined(separator: "\n") + "\n"
+        try FileIO.atomicWrite(text, to: p)
+        #expect(DaemonLogs.lastLines(p, 3) == ["line 4998", "line 4999", "line 5000"])
+        #expect(DaemonLogs.lastLines(p, 10000).count == 5000)
+        // Follower: appends, then a switch to a newer file.
+        let current = TestBox(p)
+        let f = FileFollower(resolve: { current.value }, startAtEnd: true)
+        #expect(f.poll().bytes.isEmpty)
+        let fd = open(p, O_WRONLY | O_APPEND); _ = write(fd, "x\n", 2); close(fd)
+        #expect(f.poll().bytes == Array("x\n".utf8))
+        let p2 = dir + "/b.log"
+        try FileIO.atomicWrite("new\n", to: p2)
+        current.value = p2
+        let r = f.poll()
+        #expect(r.switchedTo == p2 && r.bytes == Array("new\n".utf8))
+        // Truncation (session output rotation) restarts at 0.
+        try FileIO.atomicWrite("z\n", to: p2)
+        #expect(f.poll().bytes == Array("z\n".utf8))
+        var a = LineAssembler()
+        #expect(a.feed(Array("ab\ncd".utf8)) == ["ab"])
+        #expect(a.feed(Array("e\n".utf8)) == ["cde"])
+    }
+
+    @Test func sessionLogFormatting() {
+        #expect(SessionLogFormatter.render(#"{"type":"system","subtype":"init","session_id":"abc","model":"m1"}"#) == ["[system] session started, claude session abc, model m1"])
+        #expect(SessionLogFormatter.render(#"{"type":"assistant","message":{"content":[{"type":"text","text":"Hello"},{"type":"tool_use","name":"Bash","input":{"command":"ls"}}]}}"#)
+                == ["assistant: Hello", #"tool use: Bash {"command":"ls"}"#])
+        #expect(SessionLogFormatter.render(#"{"type":"result","subtype":"success","num_turns":2,"total_cost_usd":0.0123,"result":"done"}"#)
+                == ["result: success, 2 turns, $0.0123", "  done"])
+        #expect(SessionLogFormatter.render("not json") == ["[unparsed] not json"])
+        #expect(SessionLogFormatter.render("") == [])
+    }
+
+    @Test func doctorChecks() throws {
+        let home = makeTempHome("doc"); defer { removeTree(home) }
+        var cfg = HappyConfig(homeDir: home)
+        cfg.claude.command = "definitely-not-a-command-xyz"
+        var checks = Doctor.run(config: cfg, environment: ["PATH": "/usr/bin:/bin"])
+        func level(_ n: String) -> DoctorCheck.Level? { checks.first { $0.name == n }?.level }
+        #expect(level("claude") == .fail && level("credentials") == .warn && level("daemon") == .warn && level("home") == .ok)
+        #expect(level("server") == .skip && level("stale-state") == .ok && level("logs") == .ok)
+        #expect(Doctor.json(checks)["ok"] == false)
+        cfg.claude.command = "sh"
+        try FileIO.atomicWrite(#"{"token":"abc","secret":"x"}"#, to: home + "/access.key")
+        try FileIO.atomicWrite("999999\n", to: home + "/daemon.state.json.lock")
+        chmod(home, 0o755)
+        checks = Doctor.run(config: cfg, environment: ["PATH": "/usr/bin:/bin"])
+        #expect(level("claude") == .ok && level("credentials") == .ok && level("stale-state") == .warn && level("home") == .warn)
+        // The token never appears in the report.
+        #expect(!Doctor.json(checks).serialized().contains("abc\""))
+        try FileIO.atomicWrite("{}", to: home + "/access.key")
+        checks = Doctor.run(config: cfg, environment: ["PATH": "/usr/bin:/bin"])
+        #expect(level("credentials") == .fail)
+    }
+}
+
+final class TestBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _v: String
+    init(_ v: String) { _v = v }
+    var value: String {
+        get { lock.lock(); defer { lock.unlock() }; return _v }
+        set { lock.lock(); _v = newValue; lock.unlock() }
+    }
+}
