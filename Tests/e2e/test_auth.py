@@ -338,7 +338,7 @@ def test_logout_stops_the_daemon(home, emu):
     home.login_secret(os.urandom(32))
     fake = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "daemon", "start-sync"])
     try:
-        (home.path / "daemon.state.json").write_text(json.dumps({"pid": fake.pid, "httpPort": 1}))
+        (home.path / "daemon.state.json").write_text(json.dumps({"pid": fake.pid, "httpPort": closed_port(), "controlToken": "x" * 64}))
         r = home.run("auth", "logout", "--yes")
         assert r.returncode == 0, r.stderr
         assert fake.wait(10) is not None
@@ -353,7 +353,7 @@ def test_logout_leaves_unrelated_process_alone(home, emu):
     home.login_secret(os.urandom(32))
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        (home.path / "daemon.state.json").write_text(json.dumps({"pid": other.pid, "httpPort": 1}))
+        (home.path / "daemon.state.json").write_text(json.dumps({"pid": other.pid, "httpPort": closed_port(), "controlToken": "x" * 64}))
         r = home.run("auth", "logout", "--yes")
         assert r.returncode == 0
         time.sleep(0.2)

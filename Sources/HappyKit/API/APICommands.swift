@@ -198,7 +198,7 @@ public enum AuthCommandsKit {
     }
 
     /// `happy auth logout [--yes]`. `stopDaemon` stops this profile's daemon (the
-    /// daemon module's control client when available); default: `DaemonStopper`.
+    /// daemon module's control client when available); default: `DaemonControl.stop` (POST /stop, then SIGTERM/SIGKILL).
     public static func logout(config: HappyConfig, yes: Bool, io: APICommandIO = .standard,
                               stopDaemon: (() -> Int32?)? = nil) throws -> Int32 {
         let home = config.home
@@ -211,7 +211,10 @@ public enum AuthCommandsKit {
                 return 1
             }
         }
-        let r = try Logout.run(home: home, stopDaemon: stopDaemon ?? { DaemonStopper.stop(home: home) })
+        let r = try Logout.run(home: home, stopDaemon: stopDaemon ?? {
+            if case .stopped(let pid, _) = DaemonControl.stop(home, keepSessions: false) { return pid }
+            return nil
+        })
         if let pid = r.stoppedDaemonPid { io.out("Stopped the daemon (pid \(pid)).") }
         io.out(r.removedCredentials ? "Logged out: removed \(home.accessKey) and the machine id." : "Not logged in; removed the machine id if there was one.")
         return 0

@@ -178,32 +178,6 @@ public struct AuthStatusReport: Sendable, Equatable {
     }
 }
 
-/// Stops this profile's daemon for `auth logout` without the daemon module: SIGTERM
-/// to the pid in `daemon.state.json` when `/proc/PID/cmdline` names a daemon, then
-/// waits up to `timeout` seconds for it to exit. Returns the pid it stopped.
-public enum DaemonStopper {
-    public static func stop(home: HomeLayout, timeout: Double = 10) -> Int32? {
-        guard let j = try? FileIO.readJSON(home.daemonState), let p = j["pid"]?.int, p > 1, p < Int(Int32.max)
-        else { return nil }
-        let pid = Int32(p)
-        guard kill(pid, 0) == 0 || errno == EPERM else { return nil }
-        guard let cmd = try? FileIO.read("/proc/\(pid)/cmdline") else { return nil }
-        let args = cmd.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-        guard args.contains(where: { $0.contains("daemon") }) else { return nil }
-        guard kill(pid, SIGTERM) == 0 else { return nil }
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if kill(pid, 0) != 0 && errno == ESRCH { return pid }
-            // A zombie child of ours would stay "alive": check /proc state too.
-            if let st = try? FileIO.read("/proc/\(pid)/stat"), let s = String(bytes: st, encoding: .utf8),
-               let r = s.range(of: ") "), s[r.upperBound...].hasPrefix("Z") { return pid }
-            usleep(50_000)
-        }
-        _ = kill(pid, SIGKILL)
-        return pid
-    }
-}
-
 /// `auth logout`: stop the daemon, delete access.key, drop machineId.
 public enum Logout {
     public struct Result: Sendable { public var stoppedDaemonPid: Int32?; public var removedCredentials: Bool }
