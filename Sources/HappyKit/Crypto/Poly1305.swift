@@ -178,5 +178,5 @@ struct Poly1305 {
 /// flip them to compare and cross-check both paths.
 public enum CryptoTuning {
     /// Poly1305 over messages of at least this many bytes goes to OpenSSL's EVP_MAC.
-    nonisolated(unsafe) public static var poly1305OpenSSLThreshold: Int = 4096
+    nonisolated(unsafe) public static var poly1305OpenSSLThreshold: Int = 256
 }
