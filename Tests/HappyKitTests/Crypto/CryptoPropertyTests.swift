@@ -11,19 +11,16 @@ private func sampleSizes(count: Int = 40) -> [Int] {
 
 @Suite struct CryptoRoundTripTests {
     @Test func secretboxRoundTripsBothPolyPaths() {
-        let saved = CryptoTuning.poly1305OpenSSLThreshold
-        defer { CryptoTuning.poly1305OpenSSLThreshold = saved }
         for n in sampleSizes() {
             let key = SecureRandom.bytes(32), nonce = SecureRandom.bytes(24), plain = SecureRandom.bytes(n)
-            CryptoTuning.poly1305OpenSSLThreshold = Int.max
-            let a = SecretBox.seal(plain, nonce: nonce, key: key)
-            CryptoTuning.poly1305OpenSSLThreshold = 0
-            let b = SecretBox.seal(plain, nonce: nonce, key: key)
+            let a = SecretBox.seal(plain, nonce: nonce, key: key, polyThreshold: Int.max)
+            let b = SecretBox.seal(plain, nonce: nonce, key: key, polyThreshold: 0)
             #expect(a == b, "size \(n)")
+            #expect(a == SecretBox.seal(plain, nonce: nonce, key: key))
             #expect(a.count == n + 16)
             #expect(SecretBox.open(a, nonce: nonce, key: key) == plain, "size \(n)")
-            CryptoTuning.poly1305OpenSSLThreshold = Int.max
-            #expect(SecretBox.open(a, nonce: nonce, key: key) == plain, "size \(n)")
+            #expect(SecretBox.open(a, nonce: nonce, key: key, polyThreshold: 0) == plain, "size \(n)")
+            #expect(SecretBox.open(a, nonce: nonce, key: key, polyThreshold: Int.max) == plain, "size \(n)")
         }
     }
 
