@@ -29,7 +29,7 @@ let nonce24 = SecureRandom.bytes(24)
 let nonce12 = SecureRandom.bytes(12)
 let defaultThreshold = CryptoTuning.poly1305OpenSSLThreshold
 
-for size in (CommandLine.arguments.contains("--poly") ? [] : [64, 256, 1024, 1 << 20]) {
+for size in (CommandLine.arguments.count > 1 ? [] : [64, 256, 1024, 1 << 20]) {
     let msg = SecureRandom.bytes(size)
     let variants: [(String, Int)] = [("secretbox", defaultThreshold), ("secretbox-poly-swift", Int.max),
                                      ("secretbox-poly-openssl", 0)]
@@ -55,4 +55,8 @@ if CommandLine.arguments.contains("--poly") {
         } }
         print("poly \(size) openssl \(Int(r[0]!)) swift \(Int(r[Int.max]!))")
     }
+}
+if CommandLine.arguments.contains("--gcm1k") {
+    let msg = SecureRandom.bytes(1024)
+    print("aesgcm 1024 \(String(format: "%.1f", measure(bytes: 1024, rounds: 3, minSeconds: 1) { blackHole(AESGCM.seal(msg, key: key, nonce: nonce12).ciphertext) }))")
 }
