@@ -50,9 +50,9 @@ public enum ProcessProbe {
 
     /// Absolute path of the running executable.
     public static func executablePath() -> String {
-        var buf = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
-        if n > 0 { buf[n] = 0; return String(cString: buf) }
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let n = buf.withUnsafeMutableBytes { readlink("/proc/self/exe", $0.baseAddress!.assumingMemoryBound(to: CChar.self), 4095) }
+        if n > 0 { return String(decoding: buf[0..<n], as: UTF8.self) }
         return CommandLine.arguments.first ?? "happy"
     }
 
