@@ -7,8 +7,8 @@ from typing import Any, Dict, List, Optional
 from aiohttp import web
 
 # Modules attached in this order; a missing optional module is skipped.
-ROUTE_MODULES = ["realtime", "testroutes", "rest"]
-OPTIONAL_MODULES = {"rest"}
+ROUTE_MODULES = ["realtime", "testroutes", "rest", "machine_socket"]
+OPTIONAL_MODULES = {"rest", "machine_socket"}
 
 
 @dataclass
