@@ -108,6 +108,12 @@ public actor MachineSync: ServerLink {
          "homeDir": .string(homeDir), "happyHomeDir": .string(happyHomeDir), "profile": .string(profile)]
     }
 
+    /// `$HOME`, else the password database's home.
+    public static func userHome() -> String {
+        if let h = ProcessInfo.processInfo.environment["HOME"], !h.isEmpty { return h }
+        return NSHomeDirectory()
+    }
+
     static func hostName() -> String {
         var buf = [CChar](repeating: 0, count: 256)
         guard gethostname(&buf, buf.count - 1) == 0 else { return "localhost" }
@@ -499,7 +505,7 @@ public actor MachineSync: ServerLink {
             let a = agent.string ?? agent.serialized()
             return ["error": .string("Unsupported agent type: '\(a)'. Only claude is supported by this daemon.")]
         }
-        if dir == "~" || dir.hasPrefix("~/") { dir = NSHomeDirectory() + dir.dropFirst() }
+        if dir == "~" || dir.hasPrefix("~/") { dir = Self.userHome() + dir.dropFirst() }
         guard dir.hasPrefix("/") else { return ["error": .string("Directory must be an absolute path: '\(dir)'")] }
         let approved = params["approvedNewDirectoryCreation"]?.bool == true
         if !FileIO.isDirectory(dir) && !approved {
