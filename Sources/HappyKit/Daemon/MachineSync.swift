@@ -411,7 +411,14 @@ public actor MachineSync: ServerLink {
                 let cap = 0.025 + 0.015 * Double(min(attempt, 10))
                 try? await Task.sleep(nanoseconds: UInt64(Double.random(in: 0...cap) * 1e9))
             default:
-                Log.warn("sync", "\(event) failed: \(a["message"]?.string ?? "error")")
+                let msg = a["message"]?.string ?? "error"
+                Log.warn("sync", "\(event) failed: \(msg)")
+                if msg == "Machine not found" && !stopping {
+                    // The server lost (or someone deleted) the record: register again.
+                    Log.warn("sync", "the server does not know machine \(identity.machineId); registering it again")
+                    registered = false
+                    Task { await client.disconnect() }
+                }
                 return
             }
         }

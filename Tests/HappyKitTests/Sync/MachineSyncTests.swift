@@ -152,6 +152,15 @@ struct MachineSyncTests {
         await h.sync.finishShutdown()
     }
 
+    @Test func machineNotFoundRegistersAgain() async throws {
+        let h = SyncHarness { $0.notFoundLeft = 1 }
+        await h.sync.start()
+        #expect(await syncEventually { h.server.state.get.registrations.count == 2 })
+        #expect(await syncEventually { await h.sync.status() == .connected && h.server.socketCount == 2 })
+        #expect(await syncEventually { h.server.statesSent.last?["status"]?.string == "running" })
+        await h.sync.finishShutdown()
+    }
+
     @Test func updatesAreSerialized() async throws {
         let h = SyncHarness()
         await h.sync.start()

@@ -19,6 +19,8 @@ final class FakeSyncServer: @unchecked Sendable {
         var alwaysMismatch = false
         /// Answer updates with `{result: error}`.
         var answerError = false
+        /// Answer this many updates with `{result: error, message: Machine not found}`.
+        var notFoundLeft = 0
         /// Never ack versioned updates.
         var silent = false
     }
@@ -56,7 +58,11 @@ final class FakeSyncServer: @unchecked Sendable {
             st.sent.append(Sent(event: event, payload: payload, socket: socket))
             guard event == "machine-update-state" || event == "machine-update-metadata" else { return nil }
             if st.silent { return .null }
-            if st.answerError { return ["result": "error", "message": "Machine not found"] }
+            if st.answerError { return ["result": "error", "message": "Invalid parameters"] }
+            if st.notFoundLeft > 0 {
+                st.notFoundLeft -= 1
+                return ["result": "error", "message": "Machine not found"]
+            }
             let field = event == "machine-update-state" ? "daemonState" : "metadata"
             let expected = payload["expectedVersion"]?.int ?? -1
             let value = payload[field]?.string ?? ""
