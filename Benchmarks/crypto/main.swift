@@ -8,7 +8,7 @@ import HappyKit
 @inline(never) func blackHole(_ x: [UInt8]) { if x.count == -1 { print(x) } }
 
 /// Best of `rounds` runs, each at least `minSeconds` long.
-func measure(bytes: Int, rounds: Int = 5, minSeconds: Double = 0.3, _ body: () -> Void) -> Double {
+func measure(bytes: Int, rounds: Int = 3, minSeconds: Double = 0.3, _ body: () -> Void) -> Double {
     var best = 0.0
     for _ in 0..<rounds {
         var iterations = 0
