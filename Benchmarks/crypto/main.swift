@@ -2,6 +2,8 @@
 // Output, one line per measurement: `<name> <bytes> <MB/s>` (MB = 10^6 bytes).
 // Run through Benchmarks/crypto/run.sh, which also measures libsodium (PyNaCl)
 // and Python `cryptography` in the same run and prints ratios.
+// Flags: `--poly` prints the Poly1305 Swift/OpenSSL crossover table instead;
+// `--gcm1k` runs only AES-GCM on 1 KiB (for profiling).
 import Foundation
 import HappyKit
 
