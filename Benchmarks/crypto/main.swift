@@ -2,13 +2,15 @@
 // Output, one line per measurement: `<name> <bytes> <MB/s>` (MB = 10^6 bytes).
 // Run through Benchmarks/crypto/run.sh, which also measures libsodium (PyNaCl)
 // and Python `cryptography` in the same run and prints ratios.
+// Flags: `--poly` prints the Poly1305 Swift/OpenSSL crossover table instead;
+// `--gcm1k` runs only AES-GCM on 1 KiB (for profiling).
 import Foundation
 import HappyKit
 
 @inline(never) func blackHole(_ x: [UInt8]) { if x.count == -1 { print(x) } }
 
 /// Best of `rounds` runs, each at least `minSeconds` long.
-func measure(bytes: Int, rounds: Int = 5, minSeconds: Double = 0.3, _ body: () -> Void) -> Double {
+func measure(bytes: Int, rounds: Int = 3, minSeconds: Double = 0.3, _ body: () -> Void) -> Double {
     var best = 0.0
     for _ in 0..<rounds {
         var iterations = 0

@@ -12,6 +12,6 @@ echo "host: $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo |
 # wheel bundles its own, newer OpenSSL).
 OPENSSL_GCM_1M=$(openssl speed -elapsed -seconds 2 -bytes 1048576 -evp aes-256-gcm 2>/dev/null | awk '/^AES-256-GCM/{sub("k","",$2); print $2/1000}')
 echo "system $(openssl version | cut -d' ' -f1-2); python cryptography bundles $(python3 -c 'from cryptography.hazmat.backends.openssl import backend; print(backend.openssl_version_text())')"
-"$BIN" | OPENSSL_GCM_1M="$OPENSSL_GCM_1M" python3 Benchmarks/crypto/bench.py
+OPENSSL_GCM_1M="$OPENSSL_GCM_1M" python3 Benchmarks/crypto/bench.py "$BIN"
 echo "poly1305 crossover (secretbox MB/s with OpenSSL vs Swift Poly1305):"
 "$BIN" --poly

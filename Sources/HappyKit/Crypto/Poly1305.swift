@@ -175,5 +175,5 @@ struct Poly1305 {
 /// sets them to compare both paths (the tests pass thresholds explicitly instead).
 public enum CryptoTuning {
     /// Poly1305 over messages of at least this many bytes goes to OpenSSL's EVP_MAC.
-    nonisolated(unsafe) public static var poly1305OpenSSLThreshold: Int = 256
+    nonisolated(unsafe) public static var poly1305OpenSSLThreshold: Int = 512
 }
