@@ -1,3 +1,4 @@
+import Synchronization
 import COpenSSL
 
 /// Poly1305 one-time authenticator (RFC 8439), 44-bit-limb ("donna-64") Swift code.
@@ -175,5 +176,11 @@ struct Poly1305 {
 /// sets them to compare both paths (the tests pass thresholds explicitly instead).
 public enum CryptoTuning {
     /// Poly1305 over messages of at least this many bytes goes to OpenSSL's EVP_MAC.
-    nonisolated(unsafe) public static var poly1305OpenSSLThreshold: Int = 512
+    /// Stored in an atomic: tests change it while other tests seal/open in parallel
+    /// (ThreadSanitizer reported the plain `nonisolated(unsafe) var` as a data race).
+    public static var poly1305OpenSSLThreshold: Int {
+        get { threshold.load(ordering: .relaxed) }
+        set { threshold.store(newValue, ordering: .relaxed) }
+    }
+    private static let threshold = Atomic<Int>(512)
 }
