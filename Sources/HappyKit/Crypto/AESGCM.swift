@@ -1,12 +1,11 @@
 import COpenSSL
+import Glibc
 
 /// AES-256-GCM through OpenSSL EVP. Key 32 bytes, nonce 12 bytes, tag 16 bytes, no AAD.
 public enum AESGCM {
     public static let keyBytes = 32
     public static let nonceBytes = 12
     public static let tagBytes = 16
-
-    nonisolated(unsafe) private static let cipher: OpaquePointer? = EVP_CIPHER_fetch(nil, "AES-256-GCM", nil)
 
     public static func seal(_ plain: [UInt8], key: [UInt8], nonce: [UInt8]) -> (ciphertext: [UInt8], tag: [UInt8]) {
         precondition(key.count == keyBytes, "AESGCM.seal: key must be 32 bytes")
@@ -51,10 +50,9 @@ public enum AESGCM {
     /// Encrypts `count` bytes into `out` and writes the 16-byte tag.
     static func sealRaw(out: UnsafeMutableRawPointer?, plain: UnsafeRawPointer?, count: Int,
                         key: UnsafeRawPointer, nonce: UnsafeRawPointer, tag: UnsafeMutableRawPointer) -> Bool {
-        guard let cipher, let ctx = EVP_CIPHER_CTX_new() else { return false }
-        defer { EVP_CIPHER_CTX_free(ctx) }
-        guard EVP_EncryptInit_ex2(ctx, cipher, key.assumingMemoryBound(to: UInt8.self),
-                                  nonce.assumingMemoryBound(to: UInt8.self), nil) == 1 else { return false }
+        guard let ctx = GCMContextPool.shared.acquire(key: key, nonce: nonce, encrypt: true) else { return false }
+        var reusable = false
+        defer { GCMContextPool.shared.release(ctx, key: key, encrypt: true, reusable: reusable) }
         var len: Int32 = 0
         var done = 0
         while done < count, let out, let plain {
@@ -66,6 +64,7 @@ public enum AESGCM {
         var fin: UInt8 = 0
         guard EVP_EncryptFinal_ex(ctx, &fin, &len) == 1,
               EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, Int32(tagBytes), tag) == 1 else { return false }
+        reusable = true
         return true
     }
 
@@ -73,10 +72,9 @@ public enum AESGCM {
     static func openRaw(out: UnsafeMutableRawPointer?, ciphertext: UnsafeRawPointer?, count: Int,
                         key: UnsafeRawPointer, nonce: UnsafeRawPointer, tag: UnsafeRawPointer) -> Bool {
         defer { ERR_clear_error() }
-        guard let cipher, let ctx = EVP_CIPHER_CTX_new() else { return false }
-        defer { EVP_CIPHER_CTX_free(ctx) }
-        guard EVP_DecryptInit_ex2(ctx, cipher, key.assumingMemoryBound(to: UInt8.self),
-                                  nonce.assumingMemoryBound(to: UInt8.self), nil) == 1 else { return false }
+        guard let ctx = GCMContextPool.shared.acquire(key: key, nonce: nonce, encrypt: false) else { return false }
+        var reusable = false
+        defer { GCMContextPool.shared.release(ctx, key: key, encrypt: false, reusable: reusable) }
         var len: Int32 = 0
         var done = 0
         while done < count, let out, let ciphertext {
@@ -92,6 +90,80 @@ public enum AESGCM {
             if let out, count > 0 { Wipe.raw(out, count) }
             return false
         }
+        reusable = true
         return true
+    }
+}
+
+/// A few keyed AES-GCM contexts kept for reuse: re-initialising an existing context
+/// with a new nonce skips the context allocation, the AES key schedule and the GHASH
+/// table setup, which dominate small messages. Holds at most `capacity` contexts
+/// (each keeps its key schedule in OpenSSL memory, freed with OPENSSL_cleanse).
+/// A context that saw an error is never reused.
+final class GCMContextPool: @unchecked Sendable {
+    static let shared = GCMContextPool()
+    private static let capacity = 4
+
+    private struct Entry {
+        var key: (UInt64, UInt64, UInt64, UInt64)
+        var encrypt: Bool
+        var ctx: OpaquePointer
+    }
+
+    private let cipher: OpaquePointer? = EVP_CIPHER_fetch(nil, "AES-256-GCM", nil)
+    private let lock: UnsafeMutablePointer<pthread_mutex_t> = {
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(m, nil)
+        return m
+    }()
+    private var entries: [Entry] = []
+
+    private init() { entries.reserveCapacity(Self.capacity) }
+
+    @inline(__always) private static func keyWords(_ key: UnsafeRawPointer) -> (UInt64, UInt64, UInt64, UInt64) {
+        (key.loadUnaligned(fromByteOffset: 0, as: UInt64.self), key.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+         key.loadUnaligned(fromByteOffset: 16, as: UInt64.self), key.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+    }
+
+    @inline(__always) private static func same(_ a: (UInt64, UInt64, UInt64, UInt64), _ b: (UInt64, UInt64, UInt64, UInt64)) -> Bool {
+        ((a.0 ^ b.0) | (a.1 ^ b.1) | (a.2 ^ b.2) | (a.3 ^ b.3)) == 0
+    }
+
+    /// A context initialised for `key` and `nonce` (12 bytes), or nil if OpenSSL fails.
+    func acquire(key: UnsafeRawPointer, nonce: UnsafeRawPointer, encrypt: Bool) -> OpaquePointer? {
+        let k = Self.keyWords(key)
+        var reused: OpaquePointer?
+        pthread_mutex_lock(lock)
+        if let i = entries.firstIndex(where: { $0.encrypt == encrypt && Self.same($0.key, k) }) {
+            reused = entries.remove(at: i).ctx
+        }
+        pthread_mutex_unlock(lock)
+        let iv = nonce.assumingMemoryBound(to: UInt8.self)
+        if let ctx = reused {
+            let rc = encrypt ? EVP_EncryptInit_ex2(ctx, nil, nil, iv, nil) : EVP_DecryptInit_ex2(ctx, nil, nil, iv, nil)
+            if rc == 1 { return ctx }
+            EVP_CIPHER_CTX_free(ctx)
+        }
+        guard let cipher, let ctx = EVP_CIPHER_CTX_new() else { return nil }
+        let kb = key.assumingMemoryBound(to: UInt8.self)
+        let rc = encrypt ? EVP_EncryptInit_ex2(ctx, cipher, kb, iv, nil) : EVP_DecryptInit_ex2(ctx, cipher, kb, iv, nil)
+        guard rc == 1 else { EVP_CIPHER_CTX_free(ctx); return nil }
+        return ctx
+    }
+
+    func release(_ ctx: OpaquePointer, key: UnsafeRawPointer, encrypt: Bool, reusable: Bool) {
+        guard reusable else { EVP_CIPHER_CTX_free(ctx); return }
+        var entry = Entry(key: Self.keyWords(key), encrypt: encrypt, ctx: ctx)
+        var evicted: OpaquePointer?
+        pthread_mutex_lock(lock)
+        if entries.count >= Self.capacity {
+            var old = entries.removeFirst()
+            evicted = old.ctx
+            old.key = (0, 0, 0, 0)
+        }
+        entries.append(entry)
+        pthread_mutex_unlock(lock)
+        entry.key = (0, 0, 0, 0)
+        if let evicted { EVP_CIPHER_CTX_free(evicted) }
     }
 }

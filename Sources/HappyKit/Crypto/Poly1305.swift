@@ -1,3 +1,4 @@
+import Synchronization
 import COpenSSL
 
 /// Poly1305 one-time authenticator (RFC 8439), 44-bit-limb ("donna-64") Swift code.
@@ -142,9 +143,6 @@ struct Poly1305 {
 
     // MARK: OpenSSL EVP_MAC "POLY1305" (kept for measurement and cross-checking)
 
-    /// Messages of at least this many bytes are authenticated by OpenSSL, shorter ones in Swift.
-    static var openSSLThreshold: Int { CryptoTuning.poly1305OpenSSLThreshold }
-
     nonisolated(unsafe) private static let evpMac: OpaquePointer? = EVP_MAC_fetch(nil, "POLY1305", nil)
 
     /// Tag through OpenSSL into `out` (16 bytes). Returns false if OpenSSL fails.
@@ -175,8 +173,14 @@ struct Poly1305 {
 
 /// Implementation choices made by measurement (Benchmarks/crypto.md). Changing them
 /// never changes any output, only which code computes it; the benchmark and the tests
-/// flip them to compare and cross-check both paths.
+/// sets them to compare both paths (the tests pass thresholds explicitly instead).
 public enum CryptoTuning {
     /// Poly1305 over messages of at least this many bytes goes to OpenSSL's EVP_MAC.
-    nonisolated(unsafe) public static var poly1305OpenSSLThreshold: Int = 4096
+    /// Stored in an atomic: tests change it while other tests seal/open in parallel
+    /// (ThreadSanitizer reported the plain `nonisolated(unsafe) var` as a data race).
+    public static var poly1305OpenSSLThreshold: Int {
+        get { threshold.load(ordering: .relaxed) }
+        set { threshold.store(newValue, ordering: .relaxed) }
+    }
+    private static let threshold = Atomic<Int>(512)
 }

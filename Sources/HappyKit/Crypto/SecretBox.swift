@@ -7,6 +7,11 @@ public enum SecretBox {
 
     /// Encrypts and authenticates. Traps on a wrong key or nonce length (a programming error).
     public static func seal(_ plain: [UInt8], nonce: [UInt8], key: [UInt8]) -> [UInt8] {
+        seal(plain, nonce: nonce, key: key, polyThreshold: CryptoTuning.poly1305OpenSSLThreshold)
+    }
+
+    /// `polyThreshold`: messages of at least this many bytes use OpenSSL's Poly1305.
+    static func seal(_ plain: [UInt8], nonce: [UInt8], key: [UInt8], polyThreshold: Int) -> [UInt8] {
         precondition(key.count == keyBytes, "SecretBox.seal: key must be 32 bytes")
         precondition(nonce.count == nonceBytes, "SecretBox.seal: nonce must be 24 bytes")
         let total = tagBytes + plain.count
@@ -15,7 +20,7 @@ public enum SecretBox {
                 nonce.withUnsafeBytes { nb in
                     plain.withUnsafeBytes { p in
                         sealRaw(out: UnsafeMutableRawPointer(out.baseAddress!), plain: p.baseAddress, count: p.count,
-                                nonce: nb.baseAddress!, key: k.baseAddress!)
+                                nonce: nb.baseAddress!, key: k.baseAddress!, polyThreshold: polyThreshold)
                     }
                 }
             }
@@ -25,6 +30,10 @@ public enum SecretBox {
 
     /// Verifies (constant time) and decrypts; nil on a bad tag, short input or wrong sizes.
     public static func open(_ boxed: [UInt8], nonce: [UInt8], key: [UInt8]) -> [UInt8]? {
+        open(boxed, nonce: nonce, key: key, polyThreshold: CryptoTuning.poly1305OpenSSLThreshold)
+    }
+
+    static func open(_ boxed: [UInt8], nonce: [UInt8], key: [UInt8], polyThreshold: Int) -> [UInt8]? {
         guard key.count == keyBytes, nonce.count == nonceBytes, boxed.count >= tagBytes else { return nil }
         let count = boxed.count - tagBytes
         var ok = false
@@ -33,7 +42,7 @@ public enum SecretBox {
                 nonce.withUnsafeBytes { nb in
                     boxed.withUnsafeBytes { b in
                         openRaw(out: out.baseAddress.map(UnsafeMutableRawPointer.init), boxed: b.baseAddress!, count: count,
-                                nonce: nb.baseAddress!, key: k.baseAddress!)
+                                nonce: nb.baseAddress!, key: k.baseAddress!, polyThreshold: polyThreshold)
                     }
                 }
             }
@@ -66,7 +75,7 @@ public enum SecretBox {
 
     /// `out` receives `tag | ciphertext` (16 + count bytes).
     static func sealRaw(out: UnsafeMutableRawPointer, plain: UnsafeRawPointer?, count: Int,
-                        nonce: UnsafeRawPointer, key: UnsafeRawPointer) {
+                        nonce: UnsafeRawPointer, key: UnsafeRawPointer, polyThreshold: Int) {
         var ks: (SIMD16<UInt32>) = .zero
         withUnsafeMutableBytes(of: &ks) { kb in
             let k0 = kb.baseAddress!
@@ -79,7 +88,7 @@ public enum SecretBox {
                 for i in 0..<head { c[i] = p[i] ^ s[i] }
                 if count > 32 { st.xorStream(ct + 32, plain + 32, count - 32) }
             }
-            authenticate(ct, count, key: k0, out: out)
+            authenticate(ct, count, key: k0, out: out, polyThreshold: polyThreshold)
             st.wipe()
             Wipe.raw(k0, 64)
         }
@@ -87,7 +96,7 @@ public enum SecretBox {
 
     /// Checks the tag over `boxed[16...]`, then decrypts into `out` (count bytes). False on mismatch.
     static func openRaw(out: UnsafeMutableRawPointer?, boxed: UnsafeRawPointer, count: Int,
-                        nonce: UnsafeRawPointer, key: UnsafeRawPointer) -> Bool {
+                        nonce: UnsafeRawPointer, key: UnsafeRawPointer, polyThreshold: Int) -> Bool {
         var ks: (SIMD16<UInt32>) = .zero
         var tag: (UInt64, UInt64) = (0, 0)
         return withUnsafeMutableBytes(of: &ks) { kb in
@@ -96,7 +105,7 @@ public enum SecretBox {
                 var st = setup(nonce: nonce, key: key, block0: k0)
                 defer { st.wipe(); Wipe.raw(k0, 64) }
                 let ct = boxed + tagBytes
-                authenticate(ct, count, key: k0, out: tb.baseAddress!)
+                authenticate(ct, count, key: k0, out: tb.baseAddress!, polyThreshold: polyThreshold)
                 guard ConstantTime.equal(tb.baseAddress!, boxed, tagBytes) else { return false }
                 if let out, count > 0 {
                     let head = min(32, count)
@@ -112,8 +121,9 @@ public enum SecretBox {
 
     /// Poly1305 over `count` bytes at `m` with the 32-byte one-time key.
     @inline(__always)
-    static func authenticate(_ m: UnsafeRawPointer, _ count: Int, key: UnsafeRawPointer, out: UnsafeMutableRawPointer) {
-        if count >= Poly1305.openSSLThreshold,
+    static func authenticate(_ m: UnsafeRawPointer, _ count: Int, key: UnsafeRawPointer, out: UnsafeMutableRawPointer,
+                             polyThreshold: Int) {
+        if count >= polyThreshold,
            Poly1305.openSSLTag(m, count, key: key, out: out) {
             return
         }

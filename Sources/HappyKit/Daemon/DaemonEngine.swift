@@ -14,8 +14,8 @@ public struct DaemonOptions: Sendable {
     public var idleTimeout: Double = 10
     /// Upper bound for the whole shutdown.
     public var shutdownBudget: Double = 10
-    /// Upper bound for the server link's shutdown hook.
-    public var serverLinkShutdownBudget: Double = 3
+    /// Upper bound for each of the server link's two shutdown steps.
+    public var serverLinkShutdownBudget: Double = 2.1
     /// Install the rotating log sink as the global `Log` sink.
     public var installLogSink: Bool = true
     /// Drop clean read-only file pages (start-up code, tables) from the resident set
@@ -248,10 +248,13 @@ public final class DaemonEngine: @unchecked Sendable {
         healthTask?.cancel()
         let link = sync { serverLink }
         if let link {
-            await Self.bounded(seconds: options.serverLinkShutdownBudget) { await link.shutdown(source: source) }
+            await Self.bounded(seconds: options.serverLinkShutdownBudget) { await link.beginShutdown(source: source) }
         }
-        let sessionBudget = max(0.5, options.shutdownBudget - options.serverLinkShutdownBudget - 1.5)
+        let sessionBudget = max(0.5, options.shutdownBudget - 2 * options.serverLinkShutdownBudget - 0.5)
         await Self.bounded(seconds: sessionBudget) { [sessions] in await sessions.shutdown(keepSessions: keepSessions) }
+        if let link {
+            await Self.bounded(seconds: options.serverLinkShutdownBudget) { await link.finishShutdown() }
+        }
         finish(reason: nil)
     }
 

@@ -22,6 +22,15 @@ public protocol ServerLink: Sendable {
     func start() async
     func status() async -> ServerLinkStatus
     func shutdown(source: ShutdownSource) async
+    /// Two-phase shutdown (SPEC §4.1 step 6): `beginShutdown` before the sessions stop
+    /// (state `shutting-down`), `finishShutdown` after (final `offline`, socket closed).
+    func beginShutdown(source: ShutdownSource) async
+    func finishShutdown() async
+}
+
+extension ServerLink {
+    public func beginShutdown(source: ShutdownSource) async { await shutdown(source: source) }
+    public func finishShutdown() async {}
 }
 
 /// What a `ServerLink` gets from the engine.

@@ -208,9 +208,14 @@ public struct HTTPMessageParser: Sendable {
 
     /// Bytes after a complete head, for protocol upgrades (WebSocket): returns the
     /// remaining buffered bytes and clears the parser.
+    /// (Moves the buffer out instead of copying a slice: with Swift 6.3.1 `-O -wmo`, a
+    /// caller that discarded the result of `Array(buf[start...])` here wrote into freed
+    /// memory — found by Fuzz/ http-response, see Fuzz/README.md.)
     public mutating func takeRemainingBytes() -> [UInt8] {
-        let rest = Array(buf[start...])
-        buf = []; start = 0; scanFrom = 0; head = nil
+        var rest: [UInt8] = []
+        swap(&rest, &buf)
+        rest.removeFirst(start)
+        start = 0; scanFrom = 0; head = nil
         return rest
     }
 

@@ -205,6 +205,6 @@ enum DaemonCommands {
 
 /// Where machine sync plugs into `daemon start-sync`.
 enum DaemonLinkSeam {
-    /// TODO(machine-sync): return the ServerLink factory when credentials exist.
-    static func factory(_ config: HappyConfig) -> ServerLinkFactory? { nil }
+    /// Machine sync (SPEC §4.4); the factory returns nil without credentials.
+    static func factory(_ config: HappyConfig) -> ServerLinkFactory? { MachineSync.factory() }
 }

@@ -1,9 +1,17 @@
 import HappyKit
 
-// STUB — replaced by the owner of this command group.
+/// `happy machine show|list` (SPEC §3.2); logic in HappyKit's `MachineCommandsKit`.
 enum MachineCommands {
     static let handlers: [String: CommandHandler] = [
-        "machine show": notImplemented("machine show"),
-        "machine list": notImplemented("machine list"),
+        "machine show": { ctx in
+            let config = try ctx.config()
+            return try await MachineCommandsKit.show(config: config, transport: HTTPClient(options: .environment(ctx.env)),
+                                                     id: ctx.argument("MACHINE_ID"), json: ctx.json)
+        },
+        "machine list": { ctx in
+            let config = try ctx.config()
+            return try await MachineCommandsKit.list(config: config, transport: HTTPClient(options: .environment(ctx.env)),
+                                                     json: ctx.json)
+        },
     ]
 }

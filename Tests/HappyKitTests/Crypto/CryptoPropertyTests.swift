@@ -11,19 +11,16 @@ private func sampleSizes(count: Int = 40) -> [Int] {
 
 @Suite struct CryptoRoundTripTests {
     @Test func secretboxRoundTripsBothPolyPaths() {
-        let saved = CryptoTuning.poly1305OpenSSLThreshold
-        defer { CryptoTuning.poly1305OpenSSLThreshold = saved }
         for n in sampleSizes() {
             let key = SecureRandom.bytes(32), nonce = SecureRandom.bytes(24), plain = SecureRandom.bytes(n)
-            CryptoTuning.poly1305OpenSSLThreshold = Int.max
-            let a = SecretBox.seal(plain, nonce: nonce, key: key)
-            CryptoTuning.poly1305OpenSSLThreshold = 0
-            let b = SecretBox.seal(plain, nonce: nonce, key: key)
+            let a = SecretBox.seal(plain, nonce: nonce, key: key, polyThreshold: Int.max)
+            let b = SecretBox.seal(plain, nonce: nonce, key: key, polyThreshold: 0)
             #expect(a == b, "size \(n)")
+            #expect(a == SecretBox.seal(plain, nonce: nonce, key: key))
             #expect(a.count == n + 16)
             #expect(SecretBox.open(a, nonce: nonce, key: key) == plain, "size \(n)")
-            CryptoTuning.poly1305OpenSSLThreshold = Int.max
-            #expect(SecretBox.open(a, nonce: nonce, key: key) == plain, "size \(n)")
+            #expect(SecretBox.open(a, nonce: nonce, key: key, polyThreshold: 0) == plain, "size \(n)")
+            #expect(SecretBox.open(a, nonce: nonce, key: key, polyThreshold: Int.max) == plain, "size \(n)")
         }
     }
 
@@ -77,6 +74,47 @@ private func sampleSizes(count: Int = 40) -> [Int] {
             #expect(AESGCM.open(ciphertext: ct, tag: tag, key: key, nonce: nonce) == plain, "size \(n)")
             var badTag = tag; badTag[0] ^= 0x80
             #expect(AESGCM.open(ciphertext: ct, tag: badTag, key: key, nonce: nonce) == nil)
+        }
+    }
+
+    /// Pooled AES-GCM contexts (re-keyed only by nonce) give the same bytes as fresh ones,
+    /// across interleaved keys, directions and failed decryptions.
+    @Test func aesGCMContextReuseIsExact() throws {
+        let vectors = try CryptoFixtures.list("datakey_value")
+        for round in 0..<6 {
+            for v in vectors {
+                let key = try v.b64("key"), bundle = try v.b64("bundle")
+                let text = Array(try #require(v["json"]?.string).utf8)
+                // Same key, other nonces in between.
+                for _ in 0..<3 {
+                    let other = ValueCipher.sealBytes(SecureRandom.bytes(round * 7), key: key, variant: .dataKey,
+                                                      nonce: SecureRandom.bytes(12))
+                    #expect(ValueCipher.openBytes(other, key: key, variant: .dataKey) != nil)
+                }
+                #expect(ValueCipher.sealBytes(text, key: key, variant: .dataKey, nonce: Array(bundle[1..<13])) == bundle)
+                var bad = bundle; bad[bad.count - 1] ^= 1
+                #expect(ValueCipher.openBytes(bad, key: key, variant: .dataKey) == nil)
+                #expect(ValueCipher.openBytes(bundle, key: key, variant: .dataKey) == text)
+                // Many distinct keys push entries out of the pool.
+                for _ in 0..<round { _ = AESGCM.seal([1, 2, 3], key: SecureRandom.bytes(32), nonce: SecureRandom.bytes(12)) }
+            }
+        }
+    }
+
+    @Test func aesGCMConcurrentUse() async throws {
+        let key = SecureRandom.bytes(32)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for t in 0..<8 {
+                group.addTask {
+                    for i in 0..<200 {
+                        let nonce = SecureRandom.bytes(12), plain = SecureRandom.bytes((t * 131 + i) % 2000)
+                        let k = i % 3 == 0 ? SecureRandom.bytes(32) : key
+                        let (ct, tag) = AESGCM.seal(plain, key: k, nonce: nonce)
+                        #expect(AESGCM.open(ciphertext: ct, tag: tag, key: k, nonce: nonce) == plain)
+                    }
+                }
+            }
+            try await group.waitForAll()
         }
     }
 

@@ -100,7 +100,7 @@ import Glibc
         #expect(DaemonLogs.lastLines(p, 3) == ["line 4998", "line 4999", "line 5000"])
         #expect(DaemonLogs.lastLines(p, 10000).count == 5000)
         // Follower: appends, then a switch to a newer file.
-        let current = LockedString(p)
+        let current = TestBox(p)
         let f = FileFollower(resolve: { current.value }, startAtEnd: true)
         #expect(f.poll().bytes.isEmpty)
         let fd = open(p, O_WRONLY | O_APPEND); _ = write(fd, "x\n", 2); close(fd)
@@ -151,7 +151,7 @@ import Glibc
     }
 }
 
-final class LockedString: @unchecked Sendable {
+final class TestBox: @unchecked Sendable {
     private let lock = NSLock()
     private var _v: String
     init(_ v: String) { _v = v }

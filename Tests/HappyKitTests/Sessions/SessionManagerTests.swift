@@ -268,7 +268,8 @@ import Glibc
     }
 
     @Test func idleSessionIsStopped() async throws {
-        let f = SessionFixture { $0.sessions.idleTimeoutMinutes = 0.05 }  // 3 s
+        // 6 s: wide enough that 1 s of activity spacing survives a loaded 2-core machine.
+        let f = SessionFixture { $0.sessions.idleTimeoutMinutes = 0.1 }
         let m = f.manager()
         await m.start()
         let rec = try await m.spawn(f.request(prompt: "hi"))
@@ -279,7 +280,7 @@ import Glibc
         }
         #expect(await m.get(rec.id)?.status == .running)
         // ...silence stops it.
-        #expect(await eventually(12) { await m.get(rec.id)?.status == .stopped })
+        #expect(await eventually(20) { await m.get(rec.id)?.status == .stopped })
         let r = try #require(await m.get(rec.id))
         #expect(r.stopReason == .idle)
         #expect(r.numTurns == 5)

@@ -1,0 +1,128 @@
+"""A tiny HTTP CONNECT proxy for tests. Prints its port on the first stdout line.
+
+- `CONNECT host:port` opens a tunnel (counted; the target name is resolved here).
+- `--auth user:pass` requires `Proxy-Authorization: Basic ...` (else 407).
+- `--refuse` answers every CONNECT with 403.
+- `GET /__count` (origin form, sent directly to the proxy) returns
+  {"tunnels": n, "targets": [...], "auth": [...]}.
+"""
+import argparse
+import asyncio
+import base64
+import json
+import socket
+
+STATE = {"tunnels": 0, "targets": [], "auth": []}
+ARGS = None
+
+
+def nodelay(writer):
+    s = writer.get_extra_info("socket")
+    if s is not None:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+async def pipe(r, w):
+    try:
+        while True:
+            data = await r.read(65536)
+            if not data:
+                break
+            w.write(data)
+            await w.drain()
+    except Exception:
+        pass
+    finally:
+        try:
+            w.close()
+        except Exception:
+            pass
+
+
+async def handle(reader, writer):
+    nodelay(writer)
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except Exception:
+        writer.close()
+        return
+    lines = head.decode("latin-1").split("\r\n")
+    method, target, _ = lines[0].split(" ", 2)
+    headers = {}
+    for l in lines[1:]:
+        if ":" in l:
+            k, v = l.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+    if method != "CONNECT":
+        body = json.dumps(STATE).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: "
+                     + str(len(body)).encode() + b"\r\n\r\n" + body)
+        await writer.drain()
+        writer.close()
+        return
+    STATE["auth"].append(headers.get("proxy-authorization"))
+    if ARGS.refuse:
+        writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+        return
+    if ARGS.auth:
+        want = "Basic " + base64.b64encode(ARGS.auth.encode()).decode()
+        if headers.get("proxy-authorization") != want:
+            writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"t\"\r\n"
+                         b"Content-Length: 0\r\n\r\n")
+            await writer.drain()
+            writer.close()
+            return
+    host, port = target.rsplit(":", 1)
+    host = host.strip("[]")
+    try:
+        ur, uw = await asyncio.open_connection(host, int(port))
+    except Exception:
+        writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+        return
+    nodelay(uw)
+    STATE["tunnels"] += 1
+    STATE["targets"].append(target)
+    writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+    await writer.drain()
+    await asyncio.gather(pipe(reader, uw), pipe(ur, writer))
+
+
+def _exit_when_parent_goes():
+    """Exit when stdin closes (the test process that started us is gone)."""
+    import os, sys, threading
+    def watch():
+        try:
+            while sys.stdin.buffer.read(1024):
+                pass
+        except Exception:
+            pass
+        os._exit(0)
+    if not sys.stdin.isatty():
+        threading.Thread(target=watch, daemon=True).start()
+
+
+async def main():
+    global ARGS
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--watch-stdin", action="store_true", help="exit when stdin closes")
+    p.add_argument("--auth")
+    p.add_argument("--refuse", action="store_true")
+    ARGS = p.parse_args()
+    if ARGS.watch_stdin:
+        _exit_when_parent_goes()
+    server = await asyncio.start_server(handle, "127.0.0.1", ARGS.port)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
