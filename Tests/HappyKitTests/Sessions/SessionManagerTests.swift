@@ -291,7 +291,8 @@ import Glibc
         let f = SessionFixture { $0.sessions.maxOutputMiB = 0.01 }  // 10,485 bytes
         let m = f.manager()
         await m.start()
-        let rec = try await m.spawn(f.request(mode: "chatty", env: ["FAKE_CLAUDE_LINES": "300", "FAKE_CLAUDE_LINE_BYTES": "200"]))
+        // 100 lines/s × 200 B = 20 KB/s: the 64 KiB slack below covers ~3 s of daemon lag on a loaded machine.
+        let rec = try await m.spawn(f.request(mode: "chatty", env: ["FAKE_CLAUDE_LINES": "100", "FAKE_CLAUDE_LINE_BYTES": "200"]))
         let rotated = f.config.home.sessionDir(rec.id) + "/stdout.1.jsonl"
         #expect(await eventually { FileIO.exists(rotated) })
         // Let a couple more rotations happen, then check the bound and the marker.
