@@ -188,7 +188,7 @@ struct FakeRegistry: MachineRegistry {
 }
 
 /// Polls `cond` every 10 ms for at most `seconds`.
-func syncEventually(_ seconds: Double = 3, _ cond: () async -> Bool) async -> Bool {
+func syncEventually(_ seconds: Double = 10, _ cond: () async -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if await cond() { return true }
