@@ -132,6 +132,7 @@ t = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split(); cpu1 = int(t[11]
 out[f"daemon idle CPU % ({int(CPU_SECONDS)} s, 10 idle sessions)"] = round((cpu1 - cpu0) / os.sysconf("SC_CLK_TCK") / CPU_SECONDS * 100, 3)
 rss = [l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0].split()[1]
 out["daemon RSS with 10 idle sessions MiB"] = round(int(rss) / 1024, 2)
+for k, v in out.items(): print(f"{k}: {v}", flush=True)
+c = Conn()  # the previous connection sat idle past the 10 s timeout
 for sid in ids: c.req("DELETE", f"/sessions/{sid}")
-for k, v in out.items(): print(f"{k}: {v}")
 PY

@@ -38,15 +38,27 @@ final class EngineIOConnection: @unchecked Sendable {
             do { j = try JSON.parse(String(t.dropFirst())) } catch {
                 throw NetError.protocolError(target: ws.url.origin, reason: "Engine.IO: malformed open packet")
             }
-            guard let sid = j["sid"]?.string, let pi = j["pingInterval"]?.double, let pt = j["pingTimeout"]?.double else {
+            guard let sid = j["sid"]?.string, let piMs = j["pingInterval"]?.double, let ptMs = j["pingTimeout"]?.double else {
                 throw NetError.protocolError(target: ws.url.origin, reason: "Engine.IO: open packet without sid/pingInterval/pingTimeout")
             }
+            guard let (pi, pt) = pingTiming(intervalMs: piMs, timeoutMs: ptMs) else {
+                throw NetError.protocolError(target: ws.url.origin, reason: "Engine.IO: open packet with an unusable pingInterval/pingTimeout")
+            }
             let mp = j["maxPayload"]?.int ?? options.maxMessageBytes
-            return EngineIOConnection(ws: ws, sid: sid, pingInterval: pi / 1000, pingTimeout: pt / 1000, maxPayload: mp)
+            return EngineIOConnection(ws: ws, sid: sid, pingInterval: pi, pingTimeout: pt, maxPayload: mp)
         } catch {
             ws.close(code: 1002)
             throw error
         }
+    }
+
+    /// Server ping timing in seconds, or nil when a value is negative, not finite or
+    /// over 2^31 ms. (Fuzz/ engineio: a huge or negative `pingInterval` trapped in
+    /// `run`'s deadline arithmetic.)
+    static func pingTiming(intervalMs: Double, timeoutMs: Double) -> (interval: Double, timeout: Double)? {
+        let limit = Double(Int32.max)
+        guard intervalMs.isFinite, timeoutMs.isFinite, (0...limit).contains(intervalMs), (0...limit).contains(timeoutMs) else { return nil }
+        return (intervalMs / 1000, timeoutMs / 1000)
     }
 
     /// Sends one Engine.IO packet (e.g. `"4" + socketIOPacket`).
