@@ -83,6 +83,31 @@ public enum Doctor {
         return out
     }
 
+    /// The server checks (SPEC §3.7): `GET /health` on the server, then, with credentials,
+    /// whether the server accepts the token. An unreachable server is a warning (the daemon
+    /// runs offline); a rejected token is a failure.
+    public static func serverChecks(config: HappyConfig, transport: any HTTPTransport, timeout: Double = 5) async -> [DoctorCheck] {
+        var api = HappyServerAPI(serverUrl: config.serverUrl, transport: transport)
+        api.timeout = timeout
+        var out: [DoctorCheck] = []
+        do {
+            _ = try await api.health()
+            out.append(DoctorCheck("server", .ok, "\(api.serverUrl) reachable (GET /health)"))
+        } catch {
+            let why = (error as? HappyError)?.what ?? "\(error)"
+            out.append(DoctorCheck("server", .warn, "\(api.serverUrl) not reachable: \(why)"))
+        }
+        if let creds = CredentialsStore(home: config.home).read() {
+            api.token = creds.token
+            switch await api.checkToken() {
+            case true?: out.append(DoctorCheck("token", .ok, "the server accepts the token"))
+            case false?: out.append(DoctorCheck("token", .fail, "the server rejected the token (run `happy auth login --force`)"))
+            case nil: out.append(DoctorCheck("token", .warn, "token not checked (server not reachable or unexpected answer)"))
+            }
+        }
+        return out
+    }
+
     static func credentialsCheck(_ path: String) -> DoctorCheck {
         do {
             guard let bytes = try FileIO.read(path, limit: 1 << 20) else {

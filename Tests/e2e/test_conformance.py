@@ -1,0 +1,26 @@
+"""Conformance checks against SPEC.md, found by the black-box audit."""
+import json
+
+from daemon_fixtures import dh  # noqa: F401
+from sync_fixtures import Account, SyncHappy, emu  # noqa: F401
+
+
+def test_doctor_checks_server_and_token(tmp_path, emu):  # noqa: F811
+    """§3.7: doctor checks the server (GET /health) and that the token is accepted."""
+    h = SyncHappy(tmp_path, emu, Account(emu, "legacy"))
+    try:
+        j = h.json("doctor")
+        checks = {c["name"]: c for c in j["checks"]}
+        assert checks["server"]["status"] == "ok", checks["server"]
+        assert checks["token"]["status"] == "ok", checks["token"]
+        assert all(c["status"] in ("ok", "warn", "fail") for c in j["checks"])
+        # A rejected token is a failure (exit 1).
+        p = h.home / "access.key"
+        ak = json.loads(p.read_text())
+        ak["token"] = "bogus-token"
+        p.write_text(json.dumps(ak))
+        r = h.run("doctor", "--json")
+        checks = {c["name"]: c for c in json.loads(r.stdout)["checks"]}
+        assert checks["token"]["status"] == "fail" and r.returncode == 1
+    finally:
+        h.cleanup()
