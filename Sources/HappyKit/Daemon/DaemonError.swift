@@ -23,7 +23,10 @@ public enum DaemonError: HappyError, Equatable {
         case .notRunning: return "the daemon is not running"
         case .notResponding(let p): return "daemon (pid \(p)) is running but not responding"
         case .startTimedOut(let d): return "the daemon did not become ready within 10 s\(d.isEmpty ? "" : ": " + d)"
-        case .startFailed(let d): return "the daemon failed to start\(d.isEmpty ? "" : ": " + d)"
+        case .startFailed(let d):
+            // The detail is the tail of daemon-stdio.log, itself often an `error: …` line.
+            let detail = d.hasPrefix("error: ") ? String(d.dropFirst(7)) : d
+            return "the daemon failed to start\(detail.isEmpty ? "" : ": " + detail)"
         case .request(let r): return "cannot reach the daemon: \(r)"
         case .api(_, let m): return m
         case .stopFailed(let p): return "daemon (pid \(p)) did not exit"

@@ -12,6 +12,12 @@ import Glibc
                         lastHeartbeat: "2026-01-01T00:00:00.000Z", daemonLogPath: "/x.log", profile: "p")
     }
 
+    @Test func startFailedDoesNotRepeatTheErrorPrefix() {
+        let e = DaemonError.startFailed(detail: "error: port 1 is already in use (profile p) — set daemon.httpPort")
+        #expect(e.what == "the daemon failed to start: port 1 is already in use (profile p) — set daemon.httpPort")
+        #expect(DaemonError.startFailed(detail: "").what == "the daemon failed to start")
+    }
+
     @Test func staleStateAndLockAreRemoved() throws {
         let home = makeTempHome("ctl"); defer { removeTree(home) }
         let h = HomeLayout(root: home)
