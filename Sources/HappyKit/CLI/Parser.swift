@@ -115,7 +115,14 @@ public enum ArgumentParser {
                     inline = String(tok[tok.index(after: eq)...])
                 }
                 let isLong = name.hasPrefix("--")
-                let bare = isLong ? String(name.dropFirst(2)) : String(name.dropFirst())
+                var bare = isLong ? String(name.dropFirst(2)) : String(name.dropFirst())
+                // `-n5`: a short flag that takes a value, with the value attached.
+                if !isLong, inline == nil, bare.count > 1, let c = bare.first,
+                   (node.flags + globalFlags).contains(where: { $0.short == c && $0.takesValue }) {
+                    inline = String(bare.dropFirst())
+                    bare = String(c)
+                    name = "-" + bare
+                }
                 func match(_ f: FlagSpec) -> Bool {
                     isLong ? f.long == bare : (bare.count == 1 && f.short == bare.first)
                 }

@@ -50,6 +50,13 @@ import Testing
         #expect(d.argument("DIRECTORY") == nil)
     }
 
+    @Test func shortFlagWithAttachedValue() throws {
+        let a = try run(["logs", "tail", "-n5", "-f"])
+        #expect(a.value("lines") == "5" && a.flag("follow"))
+        #expect(usageError(["logs", "tail", "-nx"]) != nil)
+        #expect(usageError(["logs", "tail", "-fx"]) != nil)
+    }
+
     @Test func didYouMeanCommandsAndFlags() {
         guard case .unknownCommand(let n, _, let s, _)? = usageError(["sesion", "list"]) else {
             Issue.record("expected unknown command"); return
