@@ -24,3 +24,19 @@ def test_doctor_checks_server_and_token(tmp_path, emu):  # noqa: F811
         assert checks["token"]["status"] == "fail" and r.returncode == 1
     finally:
         h.cleanup()
+
+
+def test_login_with_corrupt_settings_writes_nothing(tmp_path, emu):  # noqa: F811
+    """§2.2: a settings.json that cannot be parsed stops the command with an error naming
+    the file; login must not leave credentials behind without a machine id."""
+    import base64
+    import os
+    h = SyncHappy(tmp_path, emu, None)
+    try:
+        (h.home / "settings.json").write_text("{bad")
+        r = h.run("auth", "login", "--secret-stdin", input=base64.b64encode(os.urandom(32)).decode() + "\n")
+        assert r.returncode == 1 and "settings.json" in r.stderr and r.stderr.startswith("error: ")
+        assert not (h.home / "access.key").exists()
+        assert (h.home / "settings.json").read_text() == "{bad"
+    finally:
+        h.cleanup()
