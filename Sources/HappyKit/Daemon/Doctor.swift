@@ -17,8 +17,8 @@ public enum Doctor {
     /// Where each setting came from, as the config loader reports it: (key, value, source, from).
     public typealias Source = (key: String, value: String, source: String, from: String)
 
-    /// Runs every check. `serverCheck`: the server reachability + token check, supplied by
-    /// the REST client once it exists (nil → reported as skipped).
+    /// Runs every check. `serverCheck`: the server reachability + token check
+    /// (`ServerCheck.run`, API module); nil → reported as skipped.
     public static func run(config: HappyConfig, sources: [Source] = [], environment: [String: String] = ProcessInfo.processInfo.environment,
                            serverCheck: (() -> [DoctorCheck])? = nil) -> [DoctorCheck] {
         var out: [DoctorCheck] = []
@@ -46,7 +46,6 @@ public enum Doctor {
         out.append(credentialsCheck(home.accessKey))
         // Server.
         if let serverCheck { out.append(contentsOf: serverCheck()) } else {
-            // TODO(machine-sync/REST): GET /health on the server and a token check once the REST client lands.
             out.append(DoctorCheck("server", .skip, "server reachability not checked (\(config.serverUrl))"))
         }
         // Daemon + stale files.
