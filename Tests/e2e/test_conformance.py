@@ -26,6 +26,16 @@ def test_doctor_checks_server_and_token(tmp_path, emu):  # noqa: F811
         h.cleanup()
 
 
+def test_doctor_statuses_are_ok_warn_fail_when_not_authenticated(tmp_path, emu):  # noqa: F811
+    """§3.7: one line per check with ok/warn/fail (no other status values)."""
+    h = SyncHappy(tmp_path, emu, None)
+    try:
+        j = h.json("doctor")
+        assert all(c["status"] in ("ok", "warn", "fail") for c in j["checks"]), j["checks"]
+    finally:
+        h.cleanup()
+
+
 def test_login_with_corrupt_settings_writes_nothing(tmp_path, emu):  # noqa: F811
     """§2.2: a settings.json that cannot be parsed stops the command with an error naming
     the file; login must not leave credentials behind without a machine id."""

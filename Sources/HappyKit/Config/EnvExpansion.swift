@@ -28,6 +28,12 @@ public func expandEnvReferences(_ value: String, env: [String: String]) throws -
             name = String(body[..<r.lowerBound])
             fallback = String(body[r.upperBound...])
         }
+        guard isEnvName(name) else {
+            // `${not a name}` is not a reference: kept as written.
+            out.append(c)
+            i = next
+            continue
+        }
         if let v = env[name], !(fallback != nil && v.isEmpty) {
             out += v
         } else if let fallback {
@@ -38,6 +44,12 @@ public func expandEnvReferences(_ value: String, env: [String: String]) throws -
         i = value.index(after: close)
     }
     return out
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`
+func isEnvName(_ s: String) -> Bool {
+    guard let f = s.unicodeScalars.first, f == "_" || ("A"..."Z").contains(f) || ("a"..."z").contains(f) else { return false }
+    return s.unicodeScalars.allSatisfy { $0 == "_" || ("A"..."Z").contains($0) || ("a"..."z").contains($0) || ("0"..."9").contains($0) }
 }
 
 /// Expands every value of a profile `env` map (see `expandEnvReferences`).

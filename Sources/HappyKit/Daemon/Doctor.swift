@@ -17,8 +17,8 @@ public enum Doctor {
     /// Where each setting came from, as the config loader reports it: (key, value, source, from).
     public typealias Source = (key: String, value: String, source: String, from: String)
 
-    /// Runs every check. `serverCheck`: the server reachability + token check, supplied by
-    /// the REST client once it exists (nil → reported as skipped).
+    /// Runs every check. `serverCheck`: the server reachability + token check
+    /// (`ServerCheck.run`, API module); nil → reported as skipped.
     public static func run(config: HappyConfig, sources: [Source] = [], environment: [String: String] = ProcessInfo.processInfo.environment,
                            serverCheck: (() -> [DoctorCheck])? = nil) -> [DoctorCheck] {
         var out: [DoctorCheck] = []
@@ -46,7 +46,6 @@ public enum Doctor {
         out.append(credentialsCheck(home.accessKey))
         // Server.
         if let serverCheck { out.append(contentsOf: serverCheck()) } else {
-            // TODO(machine-sync/REST): GET /health on the server and a token check once the REST client lands.
             out.append(DoctorCheck("server", .skip, "server reachability not checked (\(config.serverUrl))"))
         }
         // Daemon + stale files.
@@ -80,31 +79,6 @@ public enum Doctor {
         let bound = Int64(Double(config.daemon.logFiles) * config.daemon.logMaxMiB * 1024 * 1024 * 1.2) + 16 << 20
         let level: DoctorCheck.Level = total > bound ? .warn : .ok
         out.append(DoctorCheck("logs", level, "\(home.logsDir): \(logs.count) daemon log file\(logs.count == 1 ? "" : "s"), \(formatBytes(total)) in total"))
-        return out
-    }
-
-    /// The server checks (SPEC §3.7): `GET /health` on the server, then, with credentials,
-    /// whether the server accepts the token. An unreachable server is a warning (the daemon
-    /// runs offline); a rejected token is a failure.
-    public static func serverChecks(config: HappyConfig, transport: any HTTPTransport, timeout: Double = 5) async -> [DoctorCheck] {
-        var api = HappyServerAPI(serverUrl: config.serverUrl, transport: transport)
-        api.timeout = timeout
-        var out: [DoctorCheck] = []
-        do {
-            _ = try await api.health()
-            out.append(DoctorCheck("server", .ok, "\(api.serverUrl) reachable (GET /health)"))
-        } catch {
-            let why = (error as? HappyError)?.what ?? "\(error)"
-            out.append(DoctorCheck("server", .warn, "\(api.serverUrl) not reachable: \(why)"))
-        }
-        if let creds = CredentialsStore(home: config.home).read() {
-            api.token = creds.token
-            switch await api.checkToken() {
-            case true?: out.append(DoctorCheck("token", .ok, "the server accepts the token"))
-            case false?: out.append(DoctorCheck("token", .fail, "the server rejected the token (run `happy auth login --force`)"))
-            case nil: out.append(DoctorCheck("token", .warn, "token not checked (server not reachable or unexpected answer)"))
-            }
-        }
         return out
     }
 

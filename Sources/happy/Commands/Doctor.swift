@@ -14,7 +14,7 @@ enum DoctorCommands {
             let v = rc.value(k)
             return (k, v.string ?? v.serialized(), s.kind.rawValue, s.from)
         }
-        let server = await Doctor.serverChecks(config: rc.config, transport: HTTPClient(options: .environment(ctx.env)))
+        let server = await ServerCheck.run(config: rc.config, transport: HTTPClient(options: .environment(ctx.env)))
         let checks = Doctor.run(config: rc.config, sources: sources, environment: ctx.env, serverCheck: { server })
         let failed = checks.contains { $0.level == .fail }
         if ctx.json {

@@ -26,6 +26,7 @@ final class EngineHarness: @unchecked Sendable {
         opts.handleSignals = false
         opts.installLogSink = false
         opts.idleTimeout = idleTimeout
+        opts.trimResidentPages = false  // never touch the shared test process's mappings
         opts.shutdownBudget = 5
         opts.serverLinkShutdownBudget = 1
         engine = DaemonEngine(config: cfg, sessions: sessions, serverLinkFactory: link, options: opts)
