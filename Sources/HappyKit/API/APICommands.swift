@@ -132,11 +132,11 @@ public enum AuthCommandsKit {
             io.out("Already authenticated (\(c.variant.rawValue) encryption) with \(config.serverUrl). Use `happy auth login --force` to log in again.")
             return 0
         }
+        let guardian = LoginInterruptGuard(onInterrupt: { io.errRaw("\n"); io.err("interrupted: nothing was written") })
+        defer { guardian.cancel() }
         // A settings.json that cannot be parsed stops the login before any request, so
         // credentials are never written without a machine id (SPEC §2.2).
         _ = try MachineIdentity.read(home: home)
-        let guardian = LoginInterruptGuard(onInterrupt: { io.errRaw("\n"); io.err("interrupted: nothing was written") })
-        defer { guardian.cancel() }
         let api = HappyServerAPI(serverUrl: config.serverUrl, transport: transport)
 
         let creds: Credentials
