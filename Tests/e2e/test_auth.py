@@ -397,11 +397,31 @@ def test_waiting_indicator_on_a_terminal(home, emu):
 def test_ctrl_c_while_reading_secret_exits_130(home, emu):
     p = subprocess.Popen([HAPPY, "auth", "login", "--secret-stdin"], env=home.env(),
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.8)
+    # Wait until the login's interrupt guard is installed (SIGINT ignored or caught),
+    # not a fixed delay: bounded to 10 s.
+    deadline = time.time() + 10
+    while time.time() < deadline and not sigint_ignored(p.pid):
+        time.sleep(0.02)
+    time.sleep(0.1)
     p.send_signal(signal.SIGINT)
+    # Keep stdin open until the process is gone: closing it first would race an EOF
+    # ("nothing was read", exit 1) against the Ctrl-C.
+    p.wait(timeout=10)
     out, err = p.communicate(timeout=10)
-    assert p.returncode == 130
+    assert p.returncode == 130, err
     assert not home.access_key.exists() and emu.requests() == []
+
+
+def sigint_ignored(pid: int) -> bool:
+    """True once SIGINT is ignored or caught (libdispatch catches it for a signal source)."""
+    bit = 1 << (signal.SIGINT - 1)
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith(("SigIgn:", "SigCgt:")) and int(line.split()[1], 16) & bit:
+                return True
+    except OSError:
+        pass
+    return False
 
 
 def test_login_moves_an_unreadable_access_key_aside(home, emu):
