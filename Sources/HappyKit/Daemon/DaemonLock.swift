@@ -31,7 +31,7 @@ public struct DaemonLockInfo: Sendable, Equatable {
 
 public enum DaemonLock {
     public static func read(_ path: String) -> DaemonLockInfo? {
-        guard let b = try? FileIO.read(path, limit: 4096) else { return nil }
+        guard let b = try? FileIO.read(path, noFollow: true, limit: 4096) else { return nil }
         return DaemonLockInfo.parse(String(decoding: b, as: UTF8.self))
     }
 

@@ -57,7 +57,7 @@ public struct DaemonStateFile: Sendable, Equatable {
 
     public static func read(_ path: String) -> ReadResult {
         do {
-            guard let j = try FileIO.readJSON(path) else { return .missing }
+            guard let j = try FileIO.readJSON(path, noFollow: true) else { return .missing }
             guard let s = DaemonStateFile(json: j) else { return .corrupt("missing or wrongly typed fields") }
             return .ok(s)
         } catch let e as HappyError {
