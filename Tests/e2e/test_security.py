@@ -10,7 +10,7 @@ import subprocess
 import time
 import types
 
-from sync_fixtures import Account, SyncHappy, emu, pid_alive, wait_until  # noqa: F401
+from sync_fixtures import Account, SyncHappy, decrypt_value, emu, pid_alive, wait_until  # noqa: F401
 
 
 def mode(p) -> int:
@@ -157,8 +157,7 @@ def test_modes_and_no_secrets_after_secret_login(tmp_path, emu):
         assert r.returncode == 0, r.stderr
         creds = json.loads((h.home / "access.key").read_text())
         h.account = types.SimpleNamespace(token=creds["token"], key=secret, variant="legacy",
-                                          decrypt=lambda v: __import__("happy_emulator.phone", fromlist=["x"])
-                                          .decrypt_value(v, secret, "legacy") if v else None)
+                                          decrypt=lambda v: decrypt_value(v, secret, "legacy") if v else None)
         st, sid = exercise(h, rec, tmp_path)
         check_modes(h, sid)
         check_no_secrets(h, rec, {"token": [creds["token"]], "secret": secret_forms(secret),
