@@ -22,7 +22,7 @@ for t in $TARGETS; do
     cp -n Fuzz/corpus/"$t"/* "$work"/ 2>/dev/null || true
     log=.build-fuzz/$t.log
     maxlen=4096
-    HAPPY_FUZZ_TARGET=$t ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    HAPPY_FUZZ_TARGET=$t SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
         "$BIN" -max_total_time="$SECS" -max_len=$maxlen -timeout=20 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$art/" "$work" > "$log" 2>&1
     rc=$?

@@ -54,7 +54,7 @@ swift test --skip-build >"$LOG_DIR/swift-test.log" 2>&1
 swift_rc=$?
 grep -E "^(✘|􀢄) |Test run with|Executed [0-9]+ tests?, with [1-9]" "$LOG_DIR/swift-test.log" | tail -60
 swift_total=$(grep -Eo "Test run with [0-9]+ tests?" "$LOG_DIR/swift-test.log" | grep -Eo "[0-9]+" | tail -1)
-swift_failed=$(grep -E "^(✘|􀢄) Test " "$LOG_DIR/swift-test.log" | grep -v "Test run with" | grep -c " failed" || true)
+swift_failed=$(grep -E "^(✘|􀢄) Test .* failed after " "$LOG_DIR/swift-test.log" | grep -vc "Test run with" || true)
 xc_total=$(grep -Eo "Executed [0-9]+ tests?, with [0-9]+ failures?" "$LOG_DIR/swift-test.log" | tail -1 | grep -Eo "[0-9]+" | head -1)
 xc_failed=$(grep -Eo "Executed [0-9]+ tests?, with [0-9]+ failures?" "$LOG_DIR/swift-test.log" | tail -1 | grep -Eo "[0-9]+" | sed -n 2p)
 swift_total=${swift_total:-0}; swift_failed=${swift_failed:-0}; xc_total=${xc_total:-0}; xc_failed=${xc_failed:-0}

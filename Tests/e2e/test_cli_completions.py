@@ -85,3 +85,34 @@ def test_fish_completes(happy):
     assert "mine" in comp("happy --profile ")
     assert comp("happy session stop ") == ["abc123"]
     assert "--keep-sessions" in comp("happy daemon stop --")
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh not installed")
+def test_zsh_completes(happy):
+    """Runs the zsh function with the completion builtins replaced by printers."""
+    happy.write_profile("mine", "")
+    _session(happy, "abc123", "running")
+    env = dict(happy.env)
+    env["PATH"] = str(pathlib.Path(happy.bin).parent) + os.pathsep + env.get("PATH", "")
+    prelude = f"""
+compdef() {{ :; }}
+_describe() {{ local n=${{@[-1]}}; print -l -- "${{(@P)n}}" | cut -d: -f1 }}
+compadd() {{ [[ $1 == -- ]] && shift; print -l -- "$@" }}
+_files() {{ print -- "_files $*" }}
+compset() {{ :; }}
+source {REPO / FILES['zsh']}
+"""
+
+    def comp(*words):
+        script = prelude + "words=(" + " ".join(repr(w) for w in words) + "); CURRENT=$#words; _happy\n"
+        r = subprocess.run(["zsh", "-f", "-c", script], env=env, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split()
+
+    assert comp("happy", "")[:3] == ["auth", "machine", "daemon"]
+    assert "start-sync" in comp("happy", "daemon", "")
+    assert comp("happy", "--profile", "") == ["default", "dev", "local", "mine"]
+    assert comp("happy", "session", "stop", "") == ["abc123"]
+    assert comp("happy", "auth", "login", "--method", "") == ["mobile", "web"]
+    assert "--secret-stdin" in comp("happy", "auth", "login", "--s")
+    assert comp("happy", "session", "new", "") == ["_files", "-/"]

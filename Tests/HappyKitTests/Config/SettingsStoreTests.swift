@@ -62,4 +62,15 @@ import Testing
         }
         #expect(Set(ids).count == 1 && ids.first! != nil)
     }
+
+    /// root bypasses permission bits, so this runs for ordinary users only.
+    @Test(.disabled(if: getuid() == 0, "root can write anywhere"))
+    func homeWithoutWritePermission() throws {
+        let t = TempDir()
+        let home = HomeLayout(root: t.path + "/ro")
+        try HomeDirectory.prepare(home)
+        chmod(home.root, 0o500)
+        defer { chmod(home.root, 0o700) }
+        #expect(throws: ConfigError.homeNotWritable(path: home.root)) { try HomeDirectory.prepare(home) }
+    }
 }
