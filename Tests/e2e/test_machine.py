@@ -43,15 +43,17 @@ def this_id(home: Home) -> str:
 
 
 def test_show_legacy_this_machine(home, emu):
+    NOW = int(time.time() * 1000)  # per test: relative times ("1 min ago") are checked
+    state = dict(STATE, startedAt=NOW - 180_000)
     secret, token = legacy_home(home)
     mid = this_id(home)
     emu.seed_machine(token, id=mid, metadata=encrypt_value(META, secret, "legacy"), metadataVersion=3,
-                     daemonState=encrypt_value(STATE, secret, "legacy"), daemonStateVersion=5, active=True,
+                     daemonState=encrypt_value(state, secret, "legacy"), daemonStateVersion=5, active=True,
                      activeAt=NOW - 60_000, createdAt=NOW - 86_400_000, updatedAt=NOW - 1000)
     r, j = home.run_json("machine", "show")
     assert r.returncode == 0, r.stderr
     assert set(j) == SHOW_KEYS
-    assert j["id"] == mid and j["metadata"] == META and j["daemonState"] == STATE
+    assert j["id"] == mid and j["metadata"] == META and j["daemonState"] == state
     assert j["metadataVersion"] == 3 and j["daemonStateVersion"] == 5
     assert j["active"] is True and j["activeAt"] == NOW - 60_000 and j["createdAt"] == NOW - 86_400_000
     assert j["updatedAt"] == NOW - 1000 and j["encryption"] == "legacy"
@@ -110,6 +112,7 @@ def test_legacy_credentials_read_datakey_record_through_dataencryptionkey(home, 
 
 
 def test_list_marks_this_machine(home, emu):
+    NOW = int(time.time() * 1000)  # per test: relative times ("1 min ago") are checked
     secret, token = legacy_home(home)
     mid = this_id(home)
     emu.seed_machine(token, id=mid, metadata=encrypt_value(META, secret, "legacy"), activeAt=NOW - 5_000)
