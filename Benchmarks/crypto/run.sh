@@ -5,6 +5,8 @@
 set -eu
 cd "$(dirname "$0")/../.."
 python3 -c 'import nacl, cryptography' 2>/dev/null || pip install -q pynacl cryptography
+# Same-library AES-GCM reference: Debian's python3-cryptography links the system OpenSSL.
+/usr/bin/python3 -c 'import cryptography' 2>/dev/null || apt-get install -y -qq python3-cryptography >/dev/null 2>&1 || true
 swift build -c release --static-swift-stdlib --product happy-bench-crypto >&2
 BIN="$(swift build -c release --static-swift-stdlib --show-bin-path)/happy-bench-crypto"
 echo "host: $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
