@@ -59,16 +59,23 @@ int cposix_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
 int cposix_eventfd_signal(int fd) { uint64_t one = 1; return (int)write(fd, &one, sizeof(one)); }
 int cposix_eventfd_drain(int fd) { uint64_t v; return (int)read(fd, &v, sizeof(v)); }
 
-int cposix_listen_loopback(int port, int backlog) {
+/* A non-blocking TCP socket with one boolean option switched on, and 127.0.0.1:port in *a. */
+static int loopback_tcp_socket(int port, int level, int option, struct sockaddr_in *a) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, level, option, &one, sizeof(one));
+    memset(a, 0, sizeof(*a));
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)port);
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return fd;
+}
+
+int cposix_listen_loopback(int port, int backlog) {
     struct sockaddr_in a;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = loopback_tcp_socket(port, SOL_SOCKET, SO_REUSEADDR, &a);
+    if (fd < 0) return fd;
     if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, backlog) != 0) {
         int e = errno;
         close(fd);
@@ -94,15 +101,9 @@ int cposix_set_timeouts(int fd, int timeout_ms) {
 }
 
 int cposix_connect_loopback(int port, int timeout_ms) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -errno;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct sockaddr_in a;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = loopback_tcp_socket(port, IPPROTO_TCP, TCP_NODELAY, &a);
+    if (fd < 0) return fd;
     int r = connect(fd, (struct sockaddr *)&a, sizeof(a));
     if (r != 0 && errno != EINPROGRESS) { int e = errno; close(fd); return -e; }
     if (r != 0) {

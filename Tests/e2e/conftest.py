@@ -8,12 +8,48 @@ the user's real files and never see each other's state.
 import json
 import os
 import pathlib
+import socket
 import subprocess
+import sys
 
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 HAPPY_BIN = os.environ.get("HAPPY_BIN") or str(REPO / ".build" / "debug" / "happy")
+EMULATOR_DIR = REPO / "Tests" / "emulator"
+
+
+def start_emulator(port: int = 0, env=None):
+    """Starts the Happy Server emulator on 127.0.0.1:port (0: any free port); it exits by
+    itself when our end of its stdin closes. Returns (process, port) once it listens, or
+    (process, None) when it exited without listening (the port was busy)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "happy_emulator", "--port", str(port), "--watch-stdin"],
+        cwd=str(EMULATOR_DIR), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline().strip()
+    return proc, (int(line.split()[-1]) if line else None)
+
+
+def stop_process(proc, grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds; always reaped."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago (nothing listens on it)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
 
 
 class Happy:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import Happy, REPO
+from conftest import Happy, REPO, free_port  # noqa: F401
 
 FAKE_CLAUDE = REPO / "Tests" / "fake_claude" / "claude"
 
@@ -103,9 +103,39 @@ def dh(tmp_path):
     h.cleanup()
 
 
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
+
+
+def raw_http(port, request: bytes, timeout=5.0) -> tuple[int, bytes]:
+    """Send one raw request to 127.0.0.1:port on a fresh connection and read to EOF:
+    (status code, body bytes)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.sendall(request)
+    buf = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
     s.close()
-    return p
+    head, _, body = buf.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def control_request(port, method, path, token=None, body=None, host="default", timeout=5.0):
+    """One `Connection: close` request to the daemon's control API: (status, JSON body or
+    None). `host="default"` sends `127.0.0.1:<port>`; `host=None` leaves the header out."""
+    lines = [f"{method} {path} HTTP/1.1"]
+    if host == "default":
+        host = f"127.0.0.1:{port}"
+    if host is not None:
+        lines.append(f"Host: {host}")
+    lines.append("Connection: close")
+    if token is not None:
+        lines.append(f"Authorization: Bearer {token}")
+    data = b""
+    if body is not None:
+        data = json.dumps(body).encode()
+        lines += ["Content-Type: application/json", f"Content-Length: {len(data)}"]
+    code, payload = raw_http(port, ("\r\n".join(lines) + "\r\n\r\n").encode() + data, timeout)
+    return code, json.loads(payload) if payload else None

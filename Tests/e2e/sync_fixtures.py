@@ -7,36 +7,19 @@ import base64
 import json
 import os
 import pathlib
-import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 from nacl.public import PrivateKey
 
-from conftest import REPO
+from conftest import EMULATOR_DIR, start_emulator, stop_process
 from daemon_fixtures import DaemonHappy, FAKE_CLAUDE, pid_alive, wait_until  # noqa: F401
 
-EMULATOR_DIR = REPO / "Tests" / "emulator"
 sys.path.insert(0, str(EMULATOR_DIR))
 
-from happy_emulator.phone import decrypt_value, unwrap_data_key  # noqa: E402
+from happy_emulator.phone import b64, decrypt_value, http, unwrap_data_key  # noqa: E402,F401
 from happy_emulator.phone_client import PhoneClient  # noqa: E402
-
-
-def b64(b: bytes) -> str:
-    return base64.b64encode(b).decode()
-
-
-def http(method, url, body=None, timeout=10):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
 
 
 class SyncEmulator:
@@ -54,26 +37,16 @@ class SyncEmulator:
         """Starts (again, on the same port once known); returns when it listens (monotonic time)."""
         env = dict(os.environ, HAPPY_EMULATOR_STATE_FILE=self.state_file)
         for _ in range(50):
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "happy_emulator", "--port", str(self.port), "--watch-stdin"],
-                cwd=str(EMULATOR_DIR), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL, text=True)
-            line = self.proc.stdout.readline()
-            if line.strip():
-                self.port = int(line.strip().split()[-1])
+            self.proc, port = start_emulator(self.port, env)
+            if port is not None:
+                self.port = port
                 return time.monotonic()
             self.proc.wait(5)  # port still busy: try again
             time.sleep(0.05)
         raise RuntimeError("emulator did not start")
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def call(self, method, path, body=None):
         return http(method, self.url + path, body)

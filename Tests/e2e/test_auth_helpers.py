@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,8 +13,8 @@ from typing import Optional
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-EMULATOR_DIR = ROOT / "Tests" / "emulator"
+from conftest import EMULATOR_DIR, REPO as ROOT, free_port, start_emulator, stop_process  # noqa: E402
+
 sys.path.insert(0, str(EMULATOR_DIR))
 
 from happy_emulator.phone import (  # noqa: E402
@@ -28,11 +26,8 @@ HAPPY = os.environ.get("HAPPY_BIN") or str(ROOT / ".build" / "debug" / "happy")
 
 class Emulator:
     def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "happy_emulator", "--port", "0", "--watch-stdin"],
-            cwd=str(EMULATOR_DIR), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        line = self.proc.stdout.readline()
-        self.port = int(line.strip().split()[-1])
+        self.proc, self.port = start_emulator()
+        assert self.port is not None, "the emulator did not start"
         self.url = f"http://127.0.0.1:{self.port}"
 
     def call(self, method: str, path: str, body=None, token: Optional[str] = None):
@@ -59,12 +54,7 @@ class Emulator:
         return b["machine"]
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
 
 
 @pytest.fixture(scope="module")
@@ -81,12 +71,7 @@ def emu(emulator):
     emulator.reset()
 
 
-def closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+closed_port = free_port  # a loopback port nothing listens on
 
 
 class Home:

@@ -7,31 +7,10 @@ import socket
 import subprocess
 import time
 
-from daemon_fixtures import DaemonHappy, dh, pid_alive, wait_until  # noqa: F401
+from daemon_fixtures import DaemonHappy, control_request, dh, pid_alive, wait_until  # noqa: F401
 
 STATUS_KEYS = {"pid", "httpPort", "version", "profile", "machineId", "serverUrl", "server", "startedAt", "sessions",
                "running", "logPath", "uptimeMs"}
-
-
-def http(port, method, path, token=None, body=None, host=None):
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    data = json.dumps(body).encode() if body is not None else b""
-    head = f"{method} {path} HTTP/1.1\r\nHost: {host or f'127.0.0.1:{port}'}\r\nConnection: close\r\n"
-    if token:
-        head += f"Authorization: Bearer {token}\r\n"
-    if body is not None:
-        head += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-    s.sendall(head.encode() + b"\r\n" + data)
-    buf = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-    s.close()
-    head, _, payload = buf.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(payload) if payload else None
 
 
 def test_start_status_stop(dh):
@@ -62,10 +41,10 @@ def test_start_status_stop(dh):
     version = dh.run("--version").stdout.split()[-1]
     assert j["version"] == version
     # Health over the API; 401 without a token elsewhere; 403 on a foreign Host.
-    code, body = http(st["httpPort"], "GET", "/health")
+    code, body = control_request(st["httpPort"], "GET", "/health")
     assert code == 200 and body["status"] == "ok" and body["pid"] == st["pid"]
-    assert http(st["httpPort"], "GET", "/status")[0] == 401
-    assert http(st["httpPort"], "GET", "/health", host="evil.example:80")[0] == 403
+    assert control_request(st["httpPort"], "GET", "/status")[0] == 401
+    assert control_request(st["httpPort"], "GET", "/health", host="evil.example:80")[0] == 403
     # Stop.
     r = dh.run("daemon", "stop")
     assert r.returncode == 0 and "stopped" in r.stdout

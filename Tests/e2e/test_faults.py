@@ -602,7 +602,6 @@ def test_disk_fault_while_running(small_home, fault, tmp_path):
     info = h.start()
     assert h.wait_running(10)
     st = h.state()
-    port, token = st["httpPort"], st["controlToken"]
     work = tmp_path / "w"
     work.mkdir()
     sid = h.run("session", "new", work, "--prompt", "before").stdout.strip()

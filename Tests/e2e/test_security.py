@@ -10,6 +10,7 @@ import subprocess
 import time
 import types
 
+from daemon_fixtures import control_request, raw_http
 from sync_fixtures import Account, SyncHappy, decrypt_value, emu, pid_alive, wait_until  # noqa: F401
 
 
@@ -17,35 +18,8 @@ def mode(p) -> int:
     return stat.S_IMODE(os.lstat(p).st_mode)
 
 
-def raw_http(port, request: bytes) -> tuple[int, bytes]:
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    s.sendall(request)
-    buf = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-    s.close()
-    head, _, body = buf.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
-
-
 def req(port, method, path, token=None, host="default", body=None) -> int:
-    lines = [f"{method} {path} HTTP/1.1"]
-    if host == "default":
-        host = f"127.0.0.1:{port}"
-    if host is not None:
-        lines.append(f"Host: {host}")
-    lines.append("Connection: close")
-    if token is not None:
-        lines.append(f"Authorization: Bearer {token}")
-    data = b""
-    if body is not None:
-        data = json.dumps(body).encode()
-        lines += ["Content-Type: application/json", f"Content-Length: {len(data)}"]
-    return raw_http(port, ("\r\n".join(lines) + "\r\n\r\n").encode() + data)[0]
+    return control_request(port, method, path, token, body, host)[0]
 
 
 def secret_forms(b: bytes) -> list[str]:

@@ -4,14 +4,17 @@ reaped, no descriptor leak). The whole file is meant to stay under ~2 minutes.""
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from daemon_fixtures import DaemonHappy, pid_alive, wait_until
+from daemon_fixtures import DaemonHappy, control_request, pid_alive, wait_until
+
+
+def api(port, token, method, path, body=None, timeout=30):
+    return control_request(port, method, path, token, body, timeout=timeout)
 
 
 @pytest.fixture
@@ -19,25 +22,6 @@ def sdh(tmp_path):
     h = DaemonHappy(tmp_path, extra_profile="sessions:\n  max: 256\n")
     yield h
     h.cleanup()
-
-
-def api(port, token, method, path, body=None, timeout=30):
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    data = json.dumps(body).encode() if body is not None else b""
-    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n"
-    if body is not None:
-        head += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-    s.sendall(head.encode() + b"\r\n" + data)
-    buf = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-    s.close()
-    head, _, payload = buf.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(payload) if payload else None
 
 
 def happy_daemons(home) -> list[int]:

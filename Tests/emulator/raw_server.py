@@ -17,6 +17,8 @@ import socket
 import struct
 import sys
 
+from happy_emulator.parent_watch import exit_when_parent_goes
+
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
@@ -160,27 +162,13 @@ async def websocket(mode, headers, reader, writer):
         pass
 
 
-def _exit_when_parent_goes():
-    """Exit when stdin closes (the test process that started us is gone)."""
-    import os, sys, threading
-    def watch():
-        try:
-            while sys.stdin.buffer.read(1024):
-                pass
-        except Exception:
-            pass
-        os._exit(0)
-    if not sys.stdin.isatty():
-        threading.Thread(target=watch, daemon=True).start()
-
-
 async def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--watch-stdin", action="store_true", help="exit when stdin closes")
     a = p.parse_args()
     if a.watch_stdin:
-        _exit_when_parent_goes()
+        exit_when_parent_goes()
     server = await asyncio.start_server(handle, "127.0.0.1", a.port)
     print(server.sockets[0].getsockname()[1], flush=True)
     async with server:

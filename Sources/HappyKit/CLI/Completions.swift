@@ -73,6 +73,26 @@ public enum CompletionScripts {
         flags.flatMap { f in ["--" + f.long] + (f.short.map { ["-\($0)"] } ?? []) }.joined(separator: " ")
     }
 
+    /// The loop body shared by the bash and zsh scripts: for each word before the cursor,
+    /// skip flag values (keeping `--profile` / `--home-dir` for `__complete`) and extend
+    /// the command path or count a positional argument.
+    static let wordWalk = """
+            case "$w" in
+                --*=*) ;;
+                -*)
+                    if _happy_takes_value "$w"; then
+                        skip=1
+                        case "$w" in --profile|--home-dir) pending="$w" ;; esac
+                    fi ;;
+                *)
+                    if [[ $npos == 0 && " $(_happy_children "$cpath") " == *" $w "* ]]; then
+                        cpath="${cpath:+$cpath }$w"
+                    else
+                        npos=$((npos + 1))
+                    fi ;;
+            esac
+    """
+
     static func bash(_ m: Model) -> String {
         var s = "# \(header("bash"))\n"
         s += "# Load it with `source <(happy completions bash)` or copy it to\n"
@@ -104,20 +124,7 @@ public enum CompletionScripts {
                     if [[ -n $pending ]]; then fwd+=("$pending" "$w"); pending=""; fi
                     continue
                 fi
-                case "$w" in
-                    --*=*) ;;
-                    -*)
-                        if _happy_takes_value "$w"; then
-                            skip=1
-                            case "$w" in --profile|--home-dir) pending="$w" ;; esac
-                        fi ;;
-                    *)
-                        if [[ $npos == 0 && " $(_happy_children "$cpath") " == *" $w "* ]]; then
-                            cpath="${cpath:+$cpath }$w"
-                        else
-                            npos=$((npos + 1))
-                        fi ;;
-                esac
+        \(wordWalk)
             done
             if [[ $skip == 1 ]]; then
                 prev="${COMP_WORDS[COMP_CWORD-1]}"
@@ -225,20 +232,7 @@ public enum CompletionScripts {
                     if [[ -n $pending ]]; then fwd+=("$pending" "$w"); pending=""; fi
                     continue
                 fi
-                case "$w" in
-                    --*=*) ;;
-                    -*)
-                        if _happy_takes_value "$w"; then
-                            skip=1
-                            case "$w" in --profile|--home-dir) pending="$w" ;; esac
-                        fi ;;
-                    *)
-                        if [[ $npos == 0 && " $(_happy_children "$cpath") " == *" $w "* ]]; then
-                            cpath="${cpath:+$cpath }$w"
-                        else
-                            npos=$((npos + 1))
-                        fi ;;
-                esac
+        \(wordWalk)
             done
             if [[ $skip == 1 ]]; then
                 _happy_value "${words[CURRENT-1]}" "${fwd[@]}"

@@ -67,11 +67,7 @@ public struct HTTPRequest: Sendable {
         }
         return out
     }
-    public var keepAlive: Bool {
-        let c = headers["Connection"]?.lowercased() ?? ""
-        if version == "HTTP/1.0" { return c.contains("keep-alive") }
-        return !c.contains("close")
-    }
+    public var keepAlive: Bool { HTTPCodec.keepAlive(version: version, headers: headers) }
 
     /// Serializes with `Content-Length` (added when there is a body or the method carries one).
     public func serialized() -> [UInt8] {
@@ -79,12 +75,7 @@ public struct HTTPRequest: Sendable {
         if !body.isEmpty || ["POST", "PUT", "PATCH"].contains(method) {
             if h["Content-Length"] == nil && h["Transfer-Encoding"] == nil { h.set("Content-Length", String(body.count)) }
         }
-        var s = "\(method) \(target) \(version)\r\n"
-        for f in h.fields { s += "\(f.name): \(f.value)\r\n" }
-        s += "\r\n"
-        var out = Array(s.utf8)
-        out.append(contentsOf: body)
-        return out
+        return HTTPCodec.message(startLine: "\(method) \(target) \(version)", headers: h, body: body)
     }
 }
 
@@ -103,22 +94,13 @@ public struct HTTPResponse: Sendable {
     }
 
     public var bodyString: String { String(decoding: body, as: UTF8.self) }
-    public var keepAlive: Bool {
-        let c = headers["Connection"]?.lowercased() ?? ""
-        if version == "HTTP/1.0" { return c.contains("keep-alive") }
-        return !c.contains("close")
-    }
+    public var keepAlive: Bool { HTTPCodec.keepAlive(version: version, headers: headers) }
 
     /// Serializes with `Content-Length` always set (no chunked responses from us).
     public func serialized() -> [UInt8] {
         var h = headers
         if h["Content-Length"] == nil { h.set("Content-Length", String(body.count)) }
-        var s = "\(version) \(status) \(reason)\r\n"
-        for f in h.fields { s += "\(f.name): \(f.value)\r\n" }
-        s += "\r\n"
-        var out = Array(s.utf8)
-        out.append(contentsOf: body)
-        return out
+        return HTTPCodec.message(startLine: "\(version) \(status) \(reason)", headers: h, body: body)
     }
 }
 
@@ -427,6 +409,23 @@ extension Substring {
 }
 
 public enum HTTPCodec {
+    /// HTTP/1.1 keeps the connection unless `Connection: close`; HTTP/1.0 only with `keep-alive`.
+    static func keepAlive(version: String, headers: HTTPHeaders) -> Bool {
+        let c = headers["Connection"]?.lowercased() ?? ""
+        if version == "HTTP/1.0" { return c.contains("keep-alive") }
+        return !c.contains("close")
+    }
+
+    /// One message on the wire: start line, header fields in order, blank line, body.
+    static func message(startLine: String, headers: HTTPHeaders, body: [UInt8]) -> [UInt8] {
+        var s = startLine + "\r\n"
+        for f in headers.fields { s += "\(f.name): \(f.value)\r\n" }
+        s += "\r\n"
+        var out = Array(s.utf8)
+        out.append(contentsOf: body)
+        return out
+    }
+
     public static func reasonPhrase(_ status: Int) -> String {
         switch status {
         case 100: "Continue"

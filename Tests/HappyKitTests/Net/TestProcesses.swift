@@ -7,7 +7,7 @@ enum RepoPaths {
     static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
     static var emulator: String { root.appendingPathComponent("Tests/emulator").path }
-    static var proxyScript: String { root.appendingPathComponent("Tests/proxy/connect_proxy.py").path }
+    static var proxyScript: String { root.appendingPathComponent("Tests/emulator/connect_proxy.py").path }
     static var rawServer: String { root.appendingPathComponent("Tests/emulator/raw_server.py").path }
 }
 

@@ -8,6 +8,7 @@ import sys
 from aiohttp import web
 
 from .app import Config, create_app, make_listen_socket
+from .parent_watch import exit_when_parent_goes
 
 
 def parse_args(argv=None) -> Config:
@@ -48,24 +49,10 @@ async def serve(config: Config):
     await runner.cleanup()
 
 
-def _exit_when_parent_goes():
-    """Exit when stdin closes (the test process that started us is gone)."""
-    import os, sys, threading
-    def watch():
-        try:
-            while sys.stdin.buffer.read(1024):
-                pass
-        except Exception:
-            pass
-        os._exit(0)
-    if not sys.stdin.isatty():
-        threading.Thread(target=watch, daemon=True).start()
-
-
 def main(argv=None):
     # --watch-stdin: exit when stdin reaches EOF (the parent test process died).
     if "--watch-stdin" in (argv or []):
-        _exit_when_parent_goes()
+        exit_when_parent_goes()
     argv = [a for a in (argv or []) if a != "--watch-stdin"]
     asyncio.run(serve(parse_args(argv)))
 

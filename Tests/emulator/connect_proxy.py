@@ -12,6 +12,8 @@ import base64
 import json
 import socket
 
+from happy_emulator.parent_watch import exit_when_parent_goes
+
 STATE = {"tunnels": 0, "targets": [], "auth": []}
 ARGS = None
 
@@ -91,20 +93,6 @@ async def handle(reader, writer):
     await asyncio.gather(pipe(reader, uw), pipe(ur, writer))
 
 
-def _exit_when_parent_goes():
-    """Exit when stdin closes (the test process that started us is gone)."""
-    import os, sys, threading
-    def watch():
-        try:
-            while sys.stdin.buffer.read(1024):
-                pass
-        except Exception:
-            pass
-        os._exit(0)
-    if not sys.stdin.isatty():
-        threading.Thread(target=watch, daemon=True).start()
-
-
 async def main():
     global ARGS
     p = argparse.ArgumentParser()
@@ -114,7 +102,7 @@ async def main():
     p.add_argument("--refuse", action="store_true")
     ARGS = p.parse_args()
     if ARGS.watch_stdin:
-        _exit_when_parent_goes()
+        exit_when_parent_goes()
     server = await asyncio.start_server(handle, "127.0.0.1", ARGS.port)
     print(server.sockets[0].getsockname()[1], flush=True)
     async with server:
