@@ -47,3 +47,21 @@ def test_log_retention_and_follow_across_restart(dh):
     finally:
         p.kill()
         p.wait()
+
+
+def test_logs_tail_json(dh):
+    info = dh.start()
+    j = dh.json("logs", "tail", "-n", "3")
+    assert j["path"] == info["logPath"]
+    assert len(j["lines"]) == 3 and all(LINE.match(l) for l in j["lines"])
+    assert j["lines"] == dh.run("logs", "tail", "-n", "3").stdout.splitlines()
+    assert dh.json("logs", "path") == {"path": info["logPath"]}
+    # Following with --json: JSON Lines, one {"path", "line"} object per log line.
+    p = subprocess.Popen([dh.bin, "logs", "tail", "-f", "-n", "2", "--json"], env=dh.env,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        recs = [json.loads(p.stdout.readline()) for _ in range(2)]
+        assert all(r["path"] == info["logPath"] and LINE.match(r["line"]) for r in recs)
+    finally:
+        p.kill()
+        p.wait()

@@ -80,3 +80,32 @@ def test_session_logs_follow(dh):
     finally:
         p.kill()
         p.wait()
+
+
+def test_session_logs_json(dh):
+    import subprocess
+    w = dh.tmp / "w"
+    w.mkdir()
+    sid = dh.run("session", "new", w, "--prompt", "hello").stdout.strip()
+    dh.track(dh.state()["pid"])
+    out = dh.home / "sessions" / sid / "stdout.jsonl"
+    assert wait_until(lambda: out.exists() and '"type":"result"' in out.read_text().replace(" ", ""), 10)
+    for extra in ([], ["--raw"]):
+        j = dh.json("session", "logs", sid, *extra)
+        assert j["session"] == sid
+        types = [e["type"] for e in j["events"]]
+        assert types[0] == "system" and "assistant" in types and "result" in types
+        assert any(c.get("text") == "echo: hello" for e in j["events"] if e["type"] == "assistant"
+                   for c in e["message"]["content"])
+    # The raw lines are the same events, one per line.
+    raw = [json.loads(l) for l in dh.run("session", "logs", sid, "--raw").stdout.splitlines()]
+    assert raw == j["events"]
+    # Following with --json: one compact event per line.
+    p = subprocess.Popen([dh.bin, "session", "logs", sid, "-f", "--json"], env=dh.env,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        first = json.loads(p.stdout.readline())
+        assert first["type"] == "system"
+    finally:
+        p.kill()
+        p.wait()

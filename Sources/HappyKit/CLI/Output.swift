@@ -31,6 +31,8 @@ public struct Output: Sendable {
 
     /// One JSON document (pretty, sorted keys) on stdout.
     public func json(_ v: JSON) { line(v.serialized(pretty: true)) }
+    /// One compact JSON value on one line: the records of a `--json` stream (`-f`, JSON Lines).
+    public func jsonLine(_ v: JSON) { line(v.serialized(pretty: false)) }
 
     public func color(_ s: String, _ c: Color) -> String {
         colorEnabled ? "\u{1B}[\(c.rawValue)m\(s)\u{1B}[0m" : s

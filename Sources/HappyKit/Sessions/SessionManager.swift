@@ -546,6 +546,9 @@ public actor SessionManager: SessionService {
         let src = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
         guard src >= 0 else { return -1 }
         defer { close(src) }
+        // Opened before the copy, so the marker follows the truncation with no other call between.
+        let app = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW)
+        defer { if app >= 0 { close(app) } }
         let tmp = dest + ".tmp-\(getpid())"
         let out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard out >= 0 else { return -1 }
@@ -569,18 +572,17 @@ public actor SessionManager: SessionService {
             }
             pos += Int64(n)
         }
-        // Truncate right after reaching the end: the window for a lost line stays tiny.
-        if !failed { _ = ftruncate(src, 0) }
+        // Truncate right after reaching the end and write the marker at once: the windows
+        // for a lost line (before) and a line ahead of the marker (after) stay tiny.
+        if !failed {
+            _ = ftruncate(src, 0)
+            let marker = "{\"type\":\"happy\",\"subtype\":\"output-rotated\",\"droppedBytes\":\(pos)}\n"
+            if app >= 0 { _ = writeAll(app, Array(marker.utf8), timeoutMs: 1000) }
+        }
         close(out)
         if failed { unlink(tmp); return -1 }
         _ = chmod(tmp, 0o600)
         if rename(tmp, dest) != 0 { unlink(tmp) }
-        let marker = "{\"type\":\"happy\",\"subtype\":\"output-rotated\",\"droppedBytes\":\(pos)}\n"
-        let app = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW)
-        if app >= 0 {
-            _ = writeAll(app, Array(marker.utf8), timeoutMs: 1000)
-            close(app)
-        }
         return pos
     }
 

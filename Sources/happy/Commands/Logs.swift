@@ -23,18 +23,29 @@ enum LogsCommands {
             ctx.out.errorLine("waiting for a daemon log in \(home.logsDir)")
             return try await followLoop(ctx, home, startAtEnd: false)
         }
-        for l in DaemonLogs.lastLines(newest, n) { ctx.out.line(l) }
+        let lines = DaemonLogs.lastLines(newest, n)
+        if ctx.json && !follow {
+            ctx.out.json(["path": .string(newest), "lines": .array(lines.map { .string($0) })])
+            return 0
+        }
+        for l in lines { emit(ctx, l, path: newest) }
         guard follow else { return 0 }
         return try await followLoop(ctx, home, startAtEnd: true)
     }
 
+    /// A followed line: as is, or with `--json` one `{"path", "line"}` object per line.
+    static func emit(_ ctx: CommandContext, _ line: String, path: String) {
+        if ctx.json { ctx.out.jsonLine(["path": .string(path), "line": .string(line)]) } else { ctx.out.line(line) }
+    }
+
     static func followLoop(_ ctx: CommandContext, _ home: HomeLayout, startAtEnd: Bool) async throws -> Int32 {
+        var current = DaemonLogs.newest(home) ?? ""
         let f = FileFollower(resolve: { DaemonLogs.newest(home) }, startAtEnd: startAtEnd)
         var asm = LineAssembler()
         while true {
             let (bytes, switched) = f.poll()
-            if switched != nil { asm.reset() }
-            for l in asm.feed(bytes) { ctx.out.line(l) }
+            if let switched { asm.reset(); current = switched }
+            for l in asm.feed(bytes) { emit(ctx, l, path: current) }
             try await Task.sleep(nanoseconds: 200_000_000)
         }
     }

@@ -105,10 +105,16 @@ enum SessionCommands {
         return 0
     }
 
+    /// One output line of the session: readable text, the line as written (`--raw`), or
+    /// with `--json` (following) one compact JSON value per line.
     static func emit(_ ctx: CommandContext, _ line: String, raw: Bool) {
+        if ctx.json { ctx.out.jsonLine(event(line)); return }
         if raw { ctx.out.line(line); return }
         for l in SessionLogFormatter.render(line) { ctx.out.line(l) }
     }
+
+    /// A stream-json line as a JSON value; a line that is not JSON stays a string.
+    static func event(_ line: String) -> JSON { (try? JSON.parse(line)) ?? .string(line) }
 
     static let logs: CommandHandler = { ctx in
         let id = ctx.argument("SESSION_ID") ?? ""
@@ -123,16 +129,23 @@ enum SessionCommands {
             stdoutPath = p
         }
         let raw = ctx.flag("raw")
+        let follow = ctx.flag("follow")
         let rotated = (stdoutPath as NSString).deletingLastPathComponent + "/stdout.1.jsonl"
         var assembler = LineAssembler()
+        var lines: [String] = []
         if let b = try FileIO.read(rotated, limit: 1 << 30) {
-            for l in assembler.feed(b) { emit(ctx, l, raw: raw) }
+            lines = assembler.feed(b)
             assembler.reset()
         }
         let path = stdoutPath
         let follower = FileFollower(resolve: { path }, startAtEnd: false)
-        for l in assembler.feed(follower.poll().bytes) { emit(ctx, l, raw: raw) }
-        guard ctx.flag("follow") else { return 0 }
+        lines += assembler.feed(follower.poll().bytes)
+        if ctx.json && !follow {
+            ctx.out.json(["session": .string(id), "events": .array(lines.map(event))])
+            return 0
+        }
+        for l in lines { emit(ctx, l, raw: raw) }
+        guard follow else { return 0 }
         while true {
             try await Task.sleep(nanoseconds: 100_000_000)
             let (bytes, _) = follower.poll()

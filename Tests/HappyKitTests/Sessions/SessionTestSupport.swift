@@ -45,10 +45,16 @@ struct SessionFixture {
     }
 }
 
-/// Polls `cond` every 10 ms until it holds or `timeout` seconds pass.
+/// How much longer than usual a test may wait for something to happen:
+/// `HAPPY_TEST_TIME_SCALE` (default 1), which `scripts/sanitize.sh` sets because
+/// instrumented builds run several times slower and CPU-heavy tests then hold the
+/// cooperative pool's threads for seconds.
+let testTimeScale: Double = ProcessInfo.processInfo.environment["HAPPY_TEST_TIME_SCALE"].flatMap(Double.init) ?? 1
+
+/// Polls `cond` every 10 ms until it holds or `timeout` (× `testTimeScale`) seconds pass.
 @discardableResult
 func eventually(_ timeout: Double = 10, _ cond: () async -> Bool) async -> Bool {
-    let deadline = monotonicSeconds() + timeout
+    let deadline = monotonicSeconds() + timeout * testTimeScale
     while monotonicSeconds() < deadline {
         if await cond() { return true }
         try? await Task.sleep(nanoseconds: 10_000_000)

@@ -9,7 +9,7 @@ struct MachineSyncTests {
     @Test func registersThenConnectsAndAnnouncesRunning() async throws {
         let h = SyncHarness()
         await h.sync.start()
-        #expect(await syncEventually { h.server.statesSent.contains { $0["status"]?.string == "running" } })
+        #expect(await eventually { h.server.statesSent.contains { $0["status"]?.string == "running" } })
         let reg = try #require(h.server.state.get.registrations.first)
         #expect(h.server.dec(reg.daemonState)?["status"]?.string == "offline")
         #expect(h.server.dec(reg.metadata)?["happyCliVersion"]?.string == "9.9.9")
@@ -32,18 +32,18 @@ struct MachineSyncTests {
     @Test func pushesMetadataWhenTheServersDiffers() async throws {
         let h = SyncHarness(metadataOnServer: ["host": "old", "happyCliVersion": "0.0.1"])
         await h.sync.start()
-        #expect(await syncEventually { !h.server.events("machine-update-metadata").isEmpty })
+        #expect(await eventually { !h.server.events("machine-update-metadata").isEmpty })
         let m = try #require(h.server.events("machine-update-metadata").first)
         #expect(m.payload["expectedVersion"]?.int == 3)
         #expect(h.server.dec(m.payload["metadata"]?.string)?["happyCliVersion"]?.string == "9.9.9")
-        #expect(await syncEventually { await h.sync.metadataVersion == 4 })
+        #expect(await eventually { await h.sync.metadataVersion == 4 })
         await h.sync.finishShutdown()
     }
 
     @Test func heartbeatsAtTheConfiguredCadence() async throws {
         let h = SyncHarness()
         await h.sync.start()
-        #expect(await syncEventually { h.server.events("machine-alive").count >= 5 })
+        #expect(await eventually { h.server.events("machine-alive").count >= 5 })
         let a = try #require(h.server.events("machine-alive").first)
         #expect(a.payload["machineId"]?.string == h.machineId)
         #expect(a.payload["time"]?.double != nil)
@@ -57,7 +57,7 @@ struct MachineSyncTests {
         let account = Box.randomKeyPair()
         let h = SyncHarness(variant: .dataKey, accountPublicKey: account.publicKey)
         await h.sync.start()
-        #expect(await syncEventually { !h.server.state.get.registrations.isEmpty })
+        #expect(await eventually { !h.server.state.get.registrations.isEmpty })
         let dek = try #require(h.server.state.get.registrations.first?.dek)
         let bundle = try #require(Base64.decode(dek))
         #expect(bundle.count == 105)
@@ -68,9 +68,9 @@ struct MachineSyncTests {
     @Test func registrationFailureKeepsOfflineAndRetriesBeforeAnySocket() async throws {
         let h = SyncHarness { $0.registerFailures = [.failed("server error 500"), .failed("server error 500"), .failed("x")] }
         await h.sync.start()
-        #expect(await syncEventually { await h.sync.status() == .offline })
+        #expect(await eventually { await h.sync.status() == .offline })
         #expect(h.server.socketCount == 0)
-        #expect(await syncEventually { await h.sync.status() == .connected })
+        #expect(await eventually { await h.sync.status() == .connected })
         #expect(h.server.socketCount == 1)
         #expect(h.server.state.get.registrations.count == 1)
         await h.sync.finishShutdown()
@@ -79,19 +79,19 @@ struct MachineSyncTests {
     @Test func rejectedTokenOnRegistrationIsReportedAndRetriedSlowly() async throws {
         let h = SyncHarness { $0.registerFailures = [.tokenRejected] }
         await h.sync.start()
-        #expect(await syncEventually { await h.sync.status() == .tokenRejected })
+        #expect(await eventually { await h.sync.status() == .tokenRejected })
         try await Task.sleep(nanoseconds: 100_000_000)  // < tokenRejectedDelay (0.2 s)
         #expect(h.server.socketCount == 0)
         #expect(await h.sync.status() == .tokenRejected)
-        #expect(await syncEventually { await h.sync.status() == .connected })
+        #expect(await eventually { await h.sync.status() == .connected })
         await h.sync.finishShutdown()
     }
 
     @Test func socketAuthRejectionIsTokenRejected() async throws {
         let h = SyncHarness { $0.connectFailures = [.connectError("Invalid authentication token")] }
         await h.sync.start()
-        #expect(await syncEventually { await h.sync.status() == .tokenRejected })
-        #expect(await syncEventually { await h.sync.status() == .connected })
+        #expect(await eventually { await h.sync.status() == .tokenRejected })
+        #expect(await eventually { await h.sync.status() == .connected })
         #expect(h.server.socketCount == 2)
         await h.sync.finishShutdown()
     }
@@ -99,9 +99,9 @@ struct MachineSyncTests {
     @Test func reconnectsAndReRegistersAfterADrop() async throws {
         let h = SyncHarness()
         await h.sync.start()
-        #expect(await syncEventually { h.server.statesSent.count == 1 })
+        #expect(await eventually { h.server.statesSent.count == 1 })
         h.server.current?.drop()
-        #expect(await syncEventually { h.server.socketCount == 2 && h.server.statesSent.count == 2 })
+        #expect(await eventually { h.server.socketCount == 2 && h.server.statesSent.count == 2 })
         #expect(await h.sync.status() == .connected)
         #expect(h.server.events("rpc-register").filter { $0.socket == 1 }.count == 3)
         #expect(h.server.statesSent[1]["status"]?.string == "running")
@@ -114,7 +114,7 @@ struct MachineSyncTests {
     @Test func versionMismatchAdoptsTheServerVersionAndRetries() async throws {
         let h = SyncHarness()
         await h.sync.start()
-        #expect(await syncEventually { await h.sync.daemonStateVersion == 2 })
+        #expect(await eventually { await h.sync.daemonStateVersion == 2 })
         // Someone else bumped the state to v7.
         let other = h.server.enc(["status": "running", "note": "external"])
         h.server.state.withLock { $0.daemonState = other; $0.daemonStateVersion = 7 }
@@ -132,7 +132,7 @@ struct MachineSyncTests {
     @Test func versionMismatchGivesUpAfterTenTries() async throws {
         let h = SyncHarness()
         await h.sync.start()
-        #expect(await syncEventually { await h.sync.daemonStateVersion == 2 })
+        #expect(await eventually { await h.sync.daemonStateVersion == 2 })
         h.server.state.withLock { $0.alwaysMismatch = true }
         let before = h.server.events("machine-update-state").count
         await h.sync.updateDaemonState { cur in cur ?? [:] }
@@ -143,7 +143,7 @@ struct MachineSyncTests {
     @Test func resultErrorIsNotRetried() async throws {
         let h = SyncHarness()
         await h.sync.start()
-        #expect(await syncEventually { await h.sync.daemonStateVersion == 2 })
+        #expect(await eventually { await h.sync.daemonStateVersion == 2 })
         h.server.state.withLock { $0.answerError = true }
         let before = h.server.events("machine-update-state").count
         await h.sync.updateDaemonState { cur in cur ?? [:] }
@@ -155,16 +155,16 @@ struct MachineSyncTests {
     @Test func machineNotFoundRegistersAgain() async throws {
         let h = SyncHarness { $0.notFoundLeft = 1 }
         await h.sync.start()
-        #expect(await syncEventually { h.server.state.get.registrations.count == 2 })
-        #expect(await syncEventually { await h.sync.status() == .connected && h.server.socketCount == 2 })
-        #expect(await syncEventually { h.server.statesSent.last?["status"]?.string == "running" })
+        #expect(await eventually { h.server.state.get.registrations.count == 2 })
+        #expect(await eventually { await h.sync.status() == .connected && h.server.socketCount == 2 })
+        #expect(await eventually { h.server.statesSent.last?["status"]?.string == "running" })
         await h.sync.finishShutdown()
     }
 
     @Test func updatesAreSerialized() async throws {
         let h = SyncHarness()
         await h.sync.start()
-        #expect(await syncEventually { await h.sync.daemonStateVersion == 2 })
+        #expect(await eventually { await h.sync.daemonStateVersion == 2 })
         await withTaskGroup(of: Void.self) { g in
             for i in 0..<8 {
                 g.addTask { await h.sync.updateDaemonState { cur in (cur ?? [:]).setting("n\(i)", .int(i)) } }
@@ -205,7 +205,7 @@ struct MachineSyncTests {
     @Test func updateEventsArriveThroughTheSocket() async throws {
         let h = SyncHarness()
         await h.sync.start()
-        #expect(await syncEventually { await h.sync.daemonStateVersion == 2 })
+        #expect(await eventually { await h.sync.daemonStateVersion == 2 })
         let v: JSON = ["status": "running", "x": 1]
         _ = await h.server.current?.deliver("update", [["body": ["t": "update-machine", "machineId": .string(h.machineId),
                                                           "daemonState": ["value": .string(h.server.enc(v)), "version": 9]]]])
@@ -276,12 +276,12 @@ struct MachineSyncTests {
     @Test func stopDaemonAcksThenRequestsShutdown() async throws {
         let h = SyncHarness()
         await h.sync.start()
-        #expect(await syncEventually { await h.sync.status() == .connected })
+        #expect(await eventually { await h.sync.status() == .connected })
         let sock = try #require(h.server.current)
         let ack = try #require(await sock.deliver("rpc-request", [h.rpc("stop-daemon", nil, rawParams: "garbage")], wantsAck: true))
         #expect(ack.count == 1)
         #expect(h.server.dec(ack.first?.string) == ["message": "Daemon stop request acknowledged, starting shutdown sequence..."])
-        #expect(await syncEventually { h.shutdowns.calls.get == [.mobileApp] })
+        #expect(await eventually { h.shutdowns.calls.get == [.mobileApp] })
         await h.sync.finishShutdown()
     }
 
@@ -290,7 +290,7 @@ struct MachineSyncTests {
     @Test func twoStepShutdown() async throws {
         let h = SyncHarness()
         await h.sync.start()
-        #expect(await syncEventually { await h.sync.daemonStateVersion == 2 })
+        #expect(await eventually { await h.sync.daemonStateVersion == 2 })
         await h.sync.beginShutdown(source: .mobileApp)
         let s1 = try #require(h.server.statesSent.last)
         #expect(s1["status"]?.string == "shutting-down")
@@ -310,7 +310,7 @@ struct MachineSyncTests {
     @Test func shutdownIsBoundedWhenTheServerDoesNotAnswer() async throws {
         let h = SyncHarness()
         await h.sync.start()
-        #expect(await syncEventually { await h.sync.daemonStateVersion == 2 })
+        #expect(await eventually { await h.sync.daemonStateVersion == 2 })
         h.server.state.withLock { $0.silent = true }
         let t0 = Date()
         await h.sync.shutdown(source: .cli)
@@ -322,7 +322,7 @@ struct MachineSyncTests {
     @Test func shutdownWhileOfflineDoesNotWait() async throws {
         let h = SyncHarness { $0.registerFailures = Array(repeating: .failed("down"), count: 1000) }
         await h.sync.start()
-        #expect(await syncEventually { await h.sync.status() == .offline })
+        #expect(await eventually { await h.sync.status() == .offline })
         let t0 = Date()
         await h.sync.shutdown(source: .osSignal)
         #expect(Date().timeIntervalSince(t0) < 0.2)

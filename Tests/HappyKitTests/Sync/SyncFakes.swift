@@ -188,15 +188,6 @@ struct FakeRegistry: MachineRegistry {
 }
 
 /// Polls `cond` every 10 ms for at most `seconds`.
-func syncEventually(_ seconds: Double = 10, _ cond: () async -> Bool) async -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if await cond() { return true }
-        try? await Task.sleep(nanoseconds: 10_000_000)
-    }
-    return await cond()
-}
-
 final class ShutdownRecorder: @unchecked Sendable {
     let calls = Locked<[ShutdownSource]>([])
 }
