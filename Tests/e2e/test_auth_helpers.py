@@ -13,7 +13,7 @@ from typing import Optional
 
 import pytest
 
-from conftest import EMULATOR_DIR, REPO as ROOT, free_port, start_emulator, stop_process  # noqa: E402
+from conftest import EMULATOR_DIR, HAPPY_BIN, free_port, start_emulator, stop_process  # noqa: E402,F401
 
 sys.path.insert(0, str(EMULATOR_DIR))
 
@@ -21,7 +21,7 @@ from happy_emulator.phone import (  # noqa: E402
     Phone, b64, encrypt_value, http, unb64, wrap_data_key,
 )
 
-HAPPY = os.environ.get("HAPPY_BIN") or str(ROOT / ".build" / "debug" / "happy")
+HAPPY = HAPPY_BIN
 
 
 class Emulator:
