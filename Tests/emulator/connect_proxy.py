@@ -6,13 +6,12 @@
 - `GET /__count` (origin form, sent directly to the proxy) returns
   {"tunnels": n, "targets": [...], "auth": [...]}.
 """
-import argparse
 import asyncio
 import base64
 import json
 import socket
 
-from happy_emulator.parent_watch import exit_when_parent_goes
+from happy_emulator.helper_process import helper_arguments, serve_tcp
 
 STATE = {"tunnels": 0, "targets": [], "auth": []}
 ARGS = None
@@ -93,24 +92,9 @@ async def handle(reader, writer):
     await asyncio.gather(pipe(reader, uw), pipe(ur, writer))
 
 
-async def main():
-    global ARGS
-    p = argparse.ArgumentParser()
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--watch-stdin", action="store_true", help="exit when stdin closes")
-    p.add_argument("--auth")
-    p.add_argument("--refuse", action="store_true")
-    ARGS = p.parse_args()
-    if ARGS.watch_stdin:
-        exit_when_parent_goes()
-    server = await asyncio.start_server(handle, "127.0.0.1", ARGS.port)
-    print(server.sockets[0].getsockname()[1], flush=True)
-    async with server:
-        await server.serve_forever()
-
-
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
+    parser = helper_arguments()
+    parser.add_argument("--auth")
+    parser.add_argument("--refuse", action="store_true")
+    ARGS = parser.parse_args()
+    serve_tcp(handle, ARGS)

@@ -7,7 +7,6 @@ WebSocket paths (/ws/<mode>): badaccept, badopcode, masked, bigcontrol,
              fragcontrol, badutf8, fragmented, echo, big, closecode, wsping,
              reserved, eio-noping (Engine.IO open packet, then silence).
 """
-import argparse
 import asyncio
 import base64
 import hashlib
@@ -15,9 +14,8 @@ import json
 import os
 import socket
 import struct
-import sys
 
-from happy_emulator.parent_watch import exit_when_parent_goes
+from happy_emulator.helper_process import helper_arguments, serve_tcp
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -162,21 +160,5 @@ async def websocket(mode, headers, reader, writer):
         pass
 
 
-async def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--watch-stdin", action="store_true", help="exit when stdin closes")
-    a = p.parse_args()
-    if a.watch_stdin:
-        exit_when_parent_goes()
-    server = await asyncio.start_server(handle, "127.0.0.1", a.port)
-    print(server.sockets[0].getsockname()[1], flush=True)
-    async with server:
-        await server.serve_forever()
-
-
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
+    serve_tcp(handle, helper_arguments().parse_args())

@@ -8,7 +8,7 @@ import sys
 from aiohttp import web
 
 from .app import Config, create_app, make_listen_socket
-from .parent_watch import exit_when_parent_goes
+from .helper_process import exit_when_parent_goes
 
 
 def parse_args(argv=None) -> Config:

@@ -11,7 +11,6 @@ import asyncio
 import base64
 import binascii
 import datetime
-import json
 from typing import Optional
 
 from aiohttp import web

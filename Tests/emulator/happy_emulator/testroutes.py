@@ -2,7 +2,6 @@
 disconnect clients, send large messages, inspect recorded traffic; plus plain HTTP
 routes for the HTTP client tests."""
 import asyncio
-import json
 
 from aiohttp import web
 
