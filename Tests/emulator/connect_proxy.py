@@ -9,18 +9,11 @@
 import asyncio
 import base64
 import json
-import socket
 
-from happy_emulator.helper_process import helper_arguments, serve_tcp
+from happy_emulator.helper_process import helper_arguments, nodelay, read_request_head, serve_tcp
 
 STATE = {"tunnels": 0, "targets": [], "auth": []}
 ARGS = None
-
-
-def nodelay(writer):
-    s = writer.get_extra_info("socket")
-    if s is not None:
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 async def pipe(r, w):
@@ -41,19 +34,10 @@ async def pipe(r, w):
 
 
 async def handle(reader, writer):
-    nodelay(writer)
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except Exception:
-        writer.close()
+    req = await read_request_head(reader, writer)
+    if req is None:
         return
-    lines = head.decode("latin-1").split("\r\n")
-    method, target, _ = lines[0].split(" ", 2)
-    headers = {}
-    for l in lines[1:]:
-        if ":" in l:
-            k, v = l.split(":", 1)
-            headers[k.strip().lower()] = v.strip()
+    (method, target, _), headers = req
     if method != "CONNECT":
         body = json.dumps(STATE).encode()
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: "

@@ -12,10 +12,9 @@ import base64
 import hashlib
 import json
 import os
-import socket
 import struct
 
-from happy_emulator.helper_process import helper_arguments, serve_tcp
+from happy_emulator.helper_process import helper_arguments, read_request_head, serve_tcp
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -53,21 +52,11 @@ async def read_frame(reader):
 
 
 async def handle(reader, writer):
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except Exception:
-        writer.close()
+    req = await read_request_head(reader, writer)
+    if req is None:
         return
-    lines = head.decode("latin-1").split("\r\n")
-    path = lines[0].split(" ")[1]
-    headers = {}
-    for l in lines[1:]:
-        if ":" in l:
-            k, v = l.split(":", 1)
-            headers[k.strip().lower()] = v.strip()
+    words, headers = req
+    path = words[1]
     try:
         if path.startswith("/ws/"):
             await websocket(path[4:].split("?")[0].strip("/"), headers, reader, writer)

@@ -3,6 +3,7 @@ exit when the test process that started us is gone, and the small TCP-server mai
 import argparse
 import asyncio
 import os
+import socket
 import sys
 import threading
 
@@ -43,3 +44,28 @@ def serve_tcp(handle, args) -> None:
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
+
+
+def nodelay(writer) -> None:
+    """TCP_NODELAY on a stream's socket (small frames go out at once)."""
+    s = writer.get_extra_info("socket")
+    if s is not None:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+async def read_request_head(reader, writer):
+    """Reads an HTTP/1.1 request head: (request-line words, {lower-case name: value}), or
+    None (the connection closed) when the peer sends no complete head."""
+    nodelay(writer)
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except Exception:
+        writer.close()
+        return None
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+    return lines[0].split(" ", 2), headers
