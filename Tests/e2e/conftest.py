@@ -19,16 +19,22 @@ HAPPY_BIN = os.environ.get("HAPPY_BIN") or str(REPO / ".build" / "debug" / "happ
 EMULATOR_DIR = REPO / "Tests" / "emulator"
 
 
-def start_emulator(port: int = 0, env=None):
-    """Starts the Happy Server emulator on 127.0.0.1:port (0: any free port); it exits by
-    itself when our end of its stdin closes. Returns (process, port) once it listens, or
-    (process, None) when it exited without listening (the port was busy)."""
+def start_helper(args, port: int = 0, env=None):
+    """Starts a Python test server of Tests/emulator (`args`: a script path or `-m module`,
+    then its own flags) on 127.0.0.1:port (0: any free port); it exits by itself when our
+    end of its stdin closes. Returns (process, port) once it listens, or (process, None)
+    when it exited without listening (the port was busy)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "happy_emulator", "--port", str(port), "--watch-stdin"],
+        [sys.executable, "-u", *args, "--port", str(port), "--watch-stdin"],
         cwd=str(EMULATOR_DIR), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline().strip()
     return proc, (int(line.split()[-1]) if line else None)
+
+
+def start_emulator(port: int = 0, env=None):
+    """The Happy Server emulator, as `start_helper` starts it."""
+    return start_helper(["-m", "happy_emulator"], port, env)
 
 
 def stop_process(proc, grace: float = 5.0) -> None:

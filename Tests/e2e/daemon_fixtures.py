@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import Happy, REPO, free_port  # noqa: F401
+from conftest import Happy, REPO
 
 FAKE_CLAUDE = REPO / "Tests" / "fake_claude" / "claude"
 
@@ -101,8 +101,6 @@ def dh(tmp_path):
     h = DaemonHappy(tmp_path)
     yield h
     h.cleanup()
-
-
 
 
 def raw_http(port, request: bytes, timeout=5.0) -> tuple[int, bytes]:

@@ -3,12 +3,10 @@ through the HTTP CONNECT proxy named by HTTP_PROXY / http_proxy, for REST and fo
 Socket.IO link; NO_PROXY bypasses it; the local control API never goes through it; a
 proxy that refuses is named with its status line."""
 import json
-import subprocess
-import sys
 
 import pytest
 
-from conftest import EMULATOR_DIR, stop_process
+from conftest import EMULATOR_DIR, start_helper, stop_process
 from daemon_fixtures import raw_http
 from sync_fixtures import Account, SyncHappy, emu, wait_until  # noqa: F401
 
@@ -20,11 +18,8 @@ class Proxy:
     """Tests/emulator/connect_proxy.py on 127.0.0.1: counts tunnels and their targets."""
 
     def __init__(self, *args):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-u", str(EMULATOR_DIR / "connect_proxy.py"), "--port", "0", "--watch-stdin", *args],
-            cwd=str(EMULATOR_DIR), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True)
-        self.port = int(self.proc.stdout.readline().strip())
+        self.proc, self.port = start_helper([str(EMULATOR_DIR / "connect_proxy.py"), *args])
+        assert self.port is not None, "the proxy did not start"
         self.url = f"http://127.0.0.1:{self.port}"
 
     def count(self) -> dict:

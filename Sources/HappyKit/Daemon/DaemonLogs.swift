@@ -51,7 +51,8 @@ public enum DaemonLogs {
 /// by polling size and identity every `interval`. Emits whole bytes as they appear.
 public final class FileFollower: @unchecked Sendable {
     private let resolve: @Sendable () -> String?
-    private var path: String?
+    /// The file followed now (nil until one exists).
+    public private(set) var path: String?
     private var offset: Int64 = 0
     private var inode: UInt64 = 0
 

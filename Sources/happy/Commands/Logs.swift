@@ -39,13 +39,12 @@ enum LogsCommands {
     }
 
     static func followLoop(_ ctx: CommandContext, _ home: HomeLayout, startAtEnd: Bool) async throws -> Int32 {
-        var current = DaemonLogs.newest(home) ?? ""
         let f = FileFollower(resolve: { DaemonLogs.newest(home) }, startAtEnd: startAtEnd)
         var asm = LineAssembler()
         while true {
             let (bytes, switched) = f.poll()
-            if let switched { asm.reset(); current = switched }
-            for l in asm.feed(bytes) { emit(ctx, l, path: current) }
+            if switched != nil { asm.reset() }
+            for l in asm.feed(bytes) { emit(ctx, l, path: f.path ?? "") }
             try await Task.sleep(nanoseconds: 200_000_000)
         }
     }

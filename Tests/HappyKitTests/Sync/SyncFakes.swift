@@ -187,7 +187,6 @@ struct FakeRegistry: MachineRegistry {
     }
 }
 
-/// Polls `cond` every 10 ms for at most `seconds`.
 final class ShutdownRecorder: @unchecked Sendable {
     let calls = Locked<[ShutdownSource]>([])
 }
