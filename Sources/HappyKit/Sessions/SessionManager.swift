@@ -24,6 +24,7 @@ public actor SessionManager: SessionService {
     /// Finished records are deleted after this long (SPEC: 14 days).
     let retentionMs: Int64 = 14 * 24 * 3600 * 1000
     let capBytes: Int64
+    let clock: @Sendable () -> Double
 
     /// Runtime state of a live session (actor-isolated).
     final class Live {
@@ -42,10 +43,10 @@ public actor SessionManager: SessionService {
         var waiters: [UInt64: CheckedContinuation<Bool, Never>] = [:]
         var exitCheckPending = false
 
-        init(id: String, isChild: Bool, sawOutput: Bool) {
+        init(id: String, isChild: Bool, sawOutput: Bool, now: Double) {
             self.isChild = isChild
             self.sawOutput = sawOutput
-            self.lastActivity = monotonicSeconds()
+            self.lastActivity = now
             self.writeQueue = DispatchQueue(label: "happy.session.stdin.\(id)")
         }
     }
@@ -66,8 +67,11 @@ public actor SessionManager: SessionService {
         self.init(config: config, environment: environment, killGrace: 5)
     }
 
-    init(config: HappyConfig, environment: [String: String], killGrace: Double) {
+    /// `clock` (monotonic seconds) measures idleness; tests pass a manual one.
+    init(config: HappyConfig, environment: [String: String], killGrace: Double,
+         clock: @escaping @Sendable () -> Double = monotonicSeconds) {
         self.config = config
+        self.clock = clock
         self.environment = environment
         self.layout = config.home
         self.killGrace = killGrace
@@ -226,7 +230,7 @@ public actor SessionManager: SessionService {
                                 stdoutPath: stdoutPath, stderrPath: stderrPath)
         rec.processStartTime = ProcInfo.startTime(pid)
         records[id] = rec
-        let l = Live(id: id, isChild: true, sawOutput: false)
+        let l = Live(id: id, isChild: true, sawOutput: false, now: clock())
         l.readFD = readFD
         l.fifoFD = fifoFD
         live[id] = l
@@ -275,7 +279,7 @@ public actor SessionManager: SessionService {
     public func send(_ id: String, text: String) async throws {
         guard records[id] != nil else { throw SessionError.notFound(id) }
         guard let l = live[id], l.fifoFD >= 0 else { throw SessionError.notRunning(id) }
-        l.lastActivity = monotonicSeconds()
+        l.lastActivity = clock()
         var line = "{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":"
         JSON.writeString(text, into: &line)
         line += "}}\n"
@@ -410,7 +414,7 @@ public actor SessionManager: SessionService {
     /// Re-adopts a live session left by a previous daemon: output from where it stands.
     func adopt(_ id: String) {
         guard let rec = records[id] else { return }
-        let l = Live(id: id, isChild: false, sawOutput: true)
+        let l = Live(id: id, isChild: false, sawOutput: true, now: clock())
         let readFD = open(rec.stdoutPath, O_RDONLY | O_CLOEXEC)
         if readFD >= 0 {
             var st = stat()
@@ -475,7 +479,7 @@ public actor SessionManager: SessionService {
         }
         if total > 0 {
             l.sawOutput = true
-            l.lastActivity = monotonicSeconds()
+            l.lastActivity = clock()
         }
         handle(id, lines)
         if l.offset > capBytes { rotateStdout(id, l) }
@@ -517,7 +521,7 @@ public actor SessionManager: SessionService {
 
     func stderrChanged(_ id: String) {
         guard let l = live[id], let rec = records[id] else { return }
-        l.lastActivity = monotonicSeconds()
+        l.lastActivity = clock()
         var st = stat()
         if stat(rec.stderrPath, &st) == 0, Int64(st.st_size) > capBytes {
             _ = Self.rotate(path: rec.stderrPath, to: layout.sessionDir(id) + "/stderr.1.log", readOffset: nil)
@@ -661,15 +665,23 @@ public actor SessionManager: SessionService {
 
     // MARK: - Idle
 
-    func checkIdle() {
+    /// Why a live session is being stopped, if it is (the record learns it when the process exits).
+    func pendingStopReason(_ id: String) -> StopReason? { live[id]?.stopReason }
+
+    /// Stops every session idle for the configured time; returns the ids it is stopping.
+    @discardableResult
+    func checkIdle() -> [String] {
         let timeout = config.sessions.idleTimeoutMinutes * 60
-        guard timeout > 0 else { return }
-        let now = monotonicSeconds()
+        guard timeout > 0 else { return [] }
+        let now = clock()
+        var stopping: [String] = []
         for (id, l) in live where l.stopReason == nil && now - l.lastActivity >= timeout {
             Log.info("session", "session \(id) idle for \(Int(timeout)) s: stopping it")
             l.stopReason = .idle
+            stopping.append(id)
             Task { _ = try? await self.stop(id, reason: .idle) }
         }
+        return stopping
     }
 
     // MARK: - Persistence

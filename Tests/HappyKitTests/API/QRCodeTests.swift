@@ -2,39 +2,42 @@ import Foundation
 import Testing
 @testable import HappyKit
 
-/// Decodes an image with Debian's `zbarimg` (zbar-tools), an independent decoder.
-func zbarDecode(pbm: String) throws -> String {
-    let path = NSTemporaryDirectory() + "happy-qr-\(UInt64.random(in: 0...UInt64.max)).pbm"
-    try pbm.write(toFile: path, atomically: true, encoding: .utf8)
-    defer { unlink(path) }
+/// Decodes an image with Debian's `zbarimg` (zbar-tools), an independent decoder. The process
+/// is waited for on a thread of its own, never on the test runner's cooperative pool.
+func zbarDecode(pbm: String) async throws -> String {
     let zbar = ["/usr/bin/zbarimg", "/usr/local/bin/zbarimg"].first { FileManager.default.isExecutableFile(atPath: $0) }
     let exe = try #require(zbar, "zbarimg not found: apt-get install zbar-tools")
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: exe)
-    p.arguments = ["--raw", "-q", "-Sdisable", "-Sqrcode.enable", "-Sbinary", path]
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = FileHandle.nullDevice
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    var s = String(decoding: data, as: UTF8.self)
-    if s.hasSuffix("\n") { s.removeLast() }
-    return s
+    return try await off {
+        let path = NSTemporaryDirectory() + "happy-qr-\(UInt64.random(in: 0...UInt64.max)).pbm"
+        try pbm.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { unlink(path) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = ["--raw", "-q", "-Sdisable", "-Sqrcode.enable", "-Sbinary", path]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        var s = String(decoding: data, as: UTF8.self)
+        if s.hasSuffix("\n") { s.removeLast() }
+        return s
+    }
 }
 
 @Suite struct QRCodeTests {
     static let link = "happy://terminal?" + String(repeating: "Ab-_9", count: 8) + "xyz"
 
     @Test(arguments: [1, 14, 30, 54, 80, 120, 154, 200, 271, 330, 600])
-    func zbarRoundTrip(length: Int) throws {
+    func zbarRoundTrip(length: Int) async throws {
         let chars = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_?:/#=")
         var rng = SystemRandomNumberGenerator()
         let text = String((0..<length).map { _ in chars.randomElement(using: &rng)! })
         for ecl in [QRCode.ErrorCorrection.low, .medium] {
             let qr = try QRCode(text: text, errorCorrection: ecl)
             #expect(qr.size == qr.version * 4 + 17)
-            #expect(try zbarDecode(pbm: qr.pbm()) == text, "version \(qr.version) \(ecl)")
+            #expect(try await zbarDecode(pbm: qr.pbm()) == text, "version \(qr.version) \(ecl)")
         }
     }
 
@@ -49,11 +52,11 @@ func zbarDecode(pbm: String) throws -> String {
         #expect(throws: QRCode.EncodeError.self) { try QRCode(text: String(repeating: "a", count: 3000)) }
     }
 
-    @Test func everyMaskDecodes() throws {
+    @Test func everyMaskDecodes() async throws {
         for m in 0..<8 {
             let qr = try QRCode(bytes: Array(Self.link.utf8), forcedMask: m)
             #expect(qr.mask == m)
-            #expect(try zbarDecode(pbm: qr.pbm()) == Self.link, "mask \(m)")
+            #expect(try await zbarDecode(pbm: qr.pbm()) == Self.link, "mask \(m)")
         }
     }
 
@@ -74,7 +77,7 @@ func zbarDecode(pbm: String) throws -> String {
     /// The half-block terminal drawing carries the same modules: parse it back
     /// into pixels and decode it.
     @Test(arguments: [false, true])
-    func halfBlockRenderingDecodes(darkInk: Bool) throws {
+    func halfBlockRenderingDecodes(darkInk: Bool) async throws {
         let qr = try QRCode(text: Self.link)
         let text = qr.renderHalfBlocks(quietZone: 2, darkInk: darkInk)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
@@ -113,6 +116,6 @@ func zbarDecode(pbm: String) throws -> String {
             }
             pbm += line + "\n"
         }
-        #expect(try zbarDecode(pbm: pbm) == Self.link)
+        #expect(try await zbarDecode(pbm: pbm) == Self.link)
     }
 }

@@ -90,7 +90,7 @@ import Testing
         } catch let e as NetError {
             #expect(e.what == "http://127.0.0.1:\(s.port): timed out after 0.5 s")
         }
-        #expect(Date().timeIntervalSince(t0) < 3 * testTimeScale)
+        #expect(Date().timeIntervalSince(t0) < 10 * testTimeScale)  // the server never answers
         await s.stop()
     }
 

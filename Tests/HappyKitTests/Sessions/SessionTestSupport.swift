@@ -33,6 +33,12 @@ struct SessionFixture {
         SessionManager(config: config, environment: environment)
     }
 
+    /// A manager whose idleness is measured on `clock`, which moves only when the test says.
+    func manager(clock: ManualClock) -> SessionManager {
+        SessionManager(config: config, environment: ProcessInfo.processInfo.environment, killGrace: 5,
+                       clock: { clock.now })
+    }
+
     func request(mode: String? = nil, prompt: String? = nil, env: [String: String] = [:]) -> SpawnRequest {
         var e = env
         if let mode { e["FAKE_CLAUDE_MODE"] = mode }
@@ -53,7 +59,7 @@ let testTimeScale: Double = ProcessInfo.processInfo.environment["HAPPY_TEST_TIME
 
 /// Polls `cond` every 10 ms until it holds or `timeout` (× `testTimeScale`) seconds pass.
 @discardableResult
-func eventually(_ timeout: Double = 10, _ cond: () async -> Bool) async -> Bool {
+func eventually(_ timeout: Double = 30, _ cond: () async -> Bool) async -> Bool {
     let deadline = monotonicSeconds() + timeout * testTimeScale
     while monotonicSeconds() < deadline {
         if await cond() { return true }
@@ -88,4 +94,12 @@ func attributableFDs(home: String, pids: Set<Int32>) -> [String] {
         }
     }
     return out
+}
+
+/// Monotonic seconds that move only by `advance`: idle tests without wall-clock races.
+final class ManualClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Double = 1000
+    var now: Double { lock.withLock { value } }
+    func advance(_ seconds: Double) { lock.withLock { value += seconds } }
 }
