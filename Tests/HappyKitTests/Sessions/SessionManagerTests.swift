@@ -267,23 +267,34 @@ import Glibc
         await f.cleanup(m)
     }
 
+    /// A started manager with a 6 s idle timeout measured on `clock`.
+    static func idleFixture(_ clock: ManualClock) async -> (SessionFixture, SessionManager) {
+        let f = SessionFixture { $0.sessions.idleTimeoutMinutes = 0.1 }
+        let m = f.manager(clock: clock)
+        await m.start()
+        return (f, m)
+    }
+
+    /// An idle check now stops nothing and `id` is not being stopped.
+    static func idleCheckLeavesAlone(_ m: SessionManager, _ id: String) async -> Bool {
+        let stopping = await m.checkIdle()
+        let pending = await m.pendingStopReason(id)
+        return stopping.isEmpty && pending == nil
+    }
+
     @Test func idleSessionIsStopped() async throws {
         // Idleness is measured on a manual clock, so a loaded machine cannot stretch the gaps.
         // The fake stays silent, so only the message sent can count as activity.
         let clock = ManualClock()
-        let f = SessionFixture { $0.sessions.idleTimeoutMinutes = 0.1 }  // 6 s
-        let m = f.manager(clock: clock)
-        await m.start()
+        let (f, m) = await Self.idleFixture(clock)
         let rec = try await m.spawn(f.request(mode: "silent"))
         #expect(await eventually { await m.get(rec.id)?.lastEventType == "system" })
         clock.advance(5)
-        #expect(await m.checkIdle().isEmpty)
-        #expect(await m.pendingStopReason(rec.id) == nil)
+        #expect(await Self.idleCheckLeavesAlone(m, rec.id))
         // 10 s after the spawn but 5 s after a message sent: still running.
         try await m.send(rec.id, text: "still here")
         clock.advance(5)
-        #expect(await m.checkIdle().isEmpty)
-        #expect(await m.pendingStopReason(rec.id) == nil)
+        #expect(await Self.idleCheckLeavesAlone(m, rec.id))
         // 6 s of silence stops it (this check, or the real timer if it comes first).
         clock.advance(1.5)
         _ = await m.checkIdle()
@@ -294,9 +305,7 @@ import Glibc
 
     @Test func outputCountsAsActivity() async throws {
         let clock = ManualClock()
-        let f = SessionFixture { $0.sessions.idleTimeoutMinutes = 0.1 }  // 6 s
-        let m = f.manager(clock: clock)
-        await m.start()
+        let (f, m) = await Self.idleFixture(clock)
         let rec = try await m.spawn(f.request(mode: "chatty", env: ["FAKE_CLAUDE_LINES": "20"]))
         #expect(await eventually { await m.get(rec.id)?.lastEventType == "assistant" })
         // Twice 4 s pass on the clock, each time followed by more output: 8 s without input, yet
@@ -306,8 +315,7 @@ import Glibc
             let seen = await m.get(rec.id)?.lastEventAt ?? 0
             #expect(await eventually { (await m.get(rec.id)?.lastEventAt ?? 0) > seen })
         }
-        #expect(await m.checkIdle().isEmpty)
-        #expect(await m.pendingStopReason(rec.id) == nil)
+        #expect(await Self.idleCheckLeavesAlone(m, rec.id))
         await f.cleanup(m)
     }
 
