@@ -2,28 +2,16 @@ import Foundation
 import Testing
 @testable import HappyKit
 
-/// Decodes an image with Debian's `zbarimg` (zbar-tools), an independent decoder. The process
-/// is waited for on a thread of its own, never on the test runner's cooperative pool.
+/// Decodes an image with Debian's `zbarimg` (zbar-tools), an independent decoder.
 func zbarDecode(pbm: String) async throws -> String {
     let zbar = ["/usr/bin/zbarimg", "/usr/local/bin/zbarimg"].first { FileManager.default.isExecutableFile(atPath: $0) }
     let exe = try #require(zbar, "zbarimg not found: apt-get install zbar-tools")
-    return try await off {
-        let path = NSTemporaryDirectory() + "happy-qr-\(UInt64.random(in: 0...UInt64.max)).pbm"
-        try pbm.write(toFile: path, atomically: true, encoding: .utf8)
-        defer { unlink(path) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = ["--raw", "-q", "-Sdisable", "-Sqrcode.enable", "-Sbinary", path]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        var s = String(decoding: data, as: UTF8.self)
-        if s.hasSuffix("\n") { s.removeLast() }
-        return s
-    }
+    let path = NSTemporaryDirectory() + "happy-qr-\(UInt64.random(in: 0...UInt64.max)).pbm"
+    try pbm.write(toFile: path, atomically: true, encoding: .utf8)
+    defer { unlink(path) }
+    var s = try await runTool([exe, "--raw", "-q", "-Sdisable", "-Sqrcode.enable", "-Sbinary", path]).output
+    if s.hasSuffix("\n") { s.removeLast() }
+    return s
 }
 
 @Suite struct QRCodeTests {

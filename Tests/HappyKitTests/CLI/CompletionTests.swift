@@ -17,18 +17,7 @@ import Testing
 
     @Test(arguments: ["bash", "zsh", "fish"])
     func scriptsParse(_ shell: String) async throws {
-        let script = Self.repo + "/" + Self.files[shell]!
-        let (status, msg) = try await off {  // waited for on a thread of its own
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = [shell, "-n", script]
-            let err = Pipe()
-            p.standardError = err
-            try p.run()
-            let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            return (p.terminationStatus, msg)
-        }
+        let (status, msg) = try await runTool([shell, "-n", Self.repo + "/" + Self.files[shell]!], capture: .stderr)
         #expect(status == 0, "\(shell) -n failed (is \(shell) installed? scripts/test.sh installs it): \(msg)")
     }
 

@@ -112,6 +112,25 @@ func unusedPort() -> Int {
     return Int(UInt16(bigEndian: addr.sin_port))
 }
 
+/// Runs a command (found on PATH) to completion on a thread of its own, never on the test
+/// runner's cooperative pool. Returns its exit status and the one stream asked for as text;
+/// the other stream goes to /dev/null.
+enum ToolStream { case stdout, stderr }
+func runTool(_ args: [String], capture: ToolStream = .stdout) async throws -> (status: Int32, output: String) {
+    try await runBlocking("tool") {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = args
+        let pipe = Pipe()
+        p.standardOutput = capture == .stdout ? pipe : FileHandle.nullDevice
+        p.standardError = capture == .stderr ? pipe : FileHandle.nullDevice
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
+
 /// A self-signed certificate for 127.0.0.1 / localhost (or another name), made with
 /// the openssl command line in a temporary folder.
 struct TestCert: Sendable {
@@ -120,21 +139,13 @@ struct TestCert: Sendable {
     var key: String { dir + "/key.pem" }
 
     static func make(name: String = "localhost", san: String = "DNS:localhost,IP:127.0.0.1") async throws -> TestCert {
-        try await runBlocking("openssl") {
-            let dir = NSTemporaryDirectory() + "happy-tls-\(UUID().uuidString)"
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                           "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem", "-days", "2",
-                           "-subj", "/CN=\(name)", "-addext", "subjectAltName=\(san)"]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            p.waitUntilExit()
-            guard p.terminationStatus == 0 else { throw TestFailure("openssl req failed") }
-            return TestCert(dir: dir)
-        }
+        let dir = NSTemporaryDirectory() + "happy-tls-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let r = try await runTool(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                                   "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem", "-days", "2",
+                                   "-subj", "/CN=\(name)", "-addext", "subjectAltName=\(san)"])
+        guard r.status == 0 else { throw TestFailure("openssl req failed") }
+        return TestCert(dir: dir)
     }
 }
 

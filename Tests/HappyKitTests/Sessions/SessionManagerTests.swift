@@ -297,7 +297,7 @@ import Glibc
         #expect(await Self.idleCheckLeavesAlone(m, rec.id))
         // 6 s of silence stops it (this check, or the real timer if it comes first).
         clock.advance(1.5)
-        _ = await m.checkIdle()
+        await m.checkIdle()
         #expect(await eventually { await m.get(rec.id)?.status == .stopped })
         #expect(await m.get(rec.id)?.stopReason == .idle)
         await f.cleanup(m)
