@@ -22,11 +22,16 @@ def parse_args(argv=None) -> Config:
     p.add_argument("--tokens", default="test-token", help="comma-separated accepted tokens")
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
+    p.add_argument("--legacy-server", action="store_true",
+                   help="behave like the older standalone server (no /v3, push-event, archive)")
+    p.add_argument("--legacy-auth", action="store_true",
+                   help="old-style token rejection: accept, emit `error`, disconnect")
     a = p.parse_args(argv)
     return Config(host=a.host, port=a.port, path=a.path, ping_interval=a.ping_interval,
                   ping_timeout=a.ping_timeout, max_payload=a.max_payload,
                   tokens=[t for t in a.tokens.split(",") if t],
-                  tls_cert=a.tls_cert, tls_key=a.tls_key)
+                  tls_cert=a.tls_cert, tls_key=a.tls_key,
+                  legacy_server=a.legacy_server, legacy_auth=a.legacy_auth)
 
 
 async def serve(config: Config):

@@ -7,8 +7,8 @@ from typing import Any, Dict, List, Optional
 from aiohttp import web
 
 # Modules attached in this order; a missing optional module is skipped.
-ROUTE_MODULES = ["realtime", "testroutes", "rest", "machine_socket"]
-OPTIONAL_MODULES = {"rest", "machine_socket"}
+ROUTE_MODULES = ["realtime", "testroutes", "rest", "machine_socket", "sessions_rest", "session_socket"]
+OPTIONAL_MODULES = {"rest", "machine_socket", "sessions_rest", "session_socket"}
 
 
 @dataclass
@@ -22,6 +22,11 @@ class Config:
     tokens: List[str] = field(default_factory=lambda: ["test-token"])
     tls_cert: Optional[str] = None
     tls_key: Optional[str] = None
+    # The older standalone server (slopus/happy-server): no /v3 message routes, no
+    # push-event, no archive route, old-style token rejection, no RPC grace wait.
+    legacy_server: bool = False
+    # Only the old-style token rejection (`error` event + disconnect instead of connect_error).
+    legacy_auth: bool = False
 
 
 @dataclass

@@ -14,13 +14,22 @@ Test routes (all JSON):
 - POST /__test/sync/bump           {machineId, field: "daemonState"|"metadata", value?: b64, by?: 1}: bumps the stored
                                    version (and value) as another client would, broadcasts the `update`
 - POST /__test/sync/revoke         {token}: revokes the token and disconnects its sockets
-- POST /__test/sync/config         {rpcWait?: s, rpcTimeout?: s, silentUpdates?: bool}
+- POST /__test/sync/config         {rpcWait?: s, rpcTimeout?: s, rpcPresencePoll?: s, silentUpdates?: bool,
+                                   legacyAuth?: bool}
+                                   legacyAuth: the older standalone server's token rejection (the connection is
+                                   accepted, then an `error` event {message} and a server disconnect)
 - POST /__test/sync/disconnect     {machineId?}: server-side disconnect of machine sockets
 - GET  /__test/sync/machine/{id}   the stored record (encrypted fields as stored)
 
-State file: with HAPPY_EMULATOR_STATE_FILE set, accounts, tokens and machines are
-loaded at start and saved at shutdown (SIGTERM) and after every socket mutation, so a
-test can stop the emulator and start it again on the same port ("server restart").
+State file: with HAPPY_EMULATOR_STATE_FILE set, accounts, tokens, machines and
+sessions (records with their seq counters) are loaded at start and saved at shutdown
+(SIGTERM) and after every socket mutation, so a test can stop the emulator and start it
+again on the same port ("server restart"). Session messages go to an append-only
+journal next to it (sessions.py).
+
+Hooks: `ctx.extra["sync_hooks"]` is a list of fn(sid, event, payload, ack, info) called
+for every logged event (the session modules use it for rpc-register/-call and
+connect/disconnect of session-scoped sockets); `ctx.extra["persist"]()` saves the state.
 """
 from __future__ import annotations
 
@@ -33,7 +42,7 @@ import time
 import socketio
 from aiohttp import web
 
-from .state import Account, Machine, ServerState, now_ms
+from .state import Account, Machine, ServerState, Session, now_ms
 
 
 def _nodelay(environ):
@@ -53,6 +62,7 @@ def save_state(state: ServerState, path: str) -> None:
         "accounts": [{"id": a.id, "publicKey": a.public_key.hex(), "seq": a.seq} for a in state.accounts.values()],
         "tokens": state.tokens,
         "machines": [dict(m.to_json(), accountId=m.account_id) for m in state.machines.values()],
+        "sessions": [s.to_store() for s in state.sessions.values()],
     }
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -78,6 +88,8 @@ def load_state(state: ServerState, path: str) -> None:
             data_encryption_key=m.get("dataEncryptionKey"), seq=m.get("seq", 0), active=m.get("active", False),
             active_at=m.get("activeAt", now_ms()), created_at=m.get("createdAt", now_ms()),
             updated_at=m.get("updatedAt", now_ms()))
+    for s in data.get("sessions", []):
+        state.sessions[s["id"]] = Session.from_store(s)
 
 
 # ---------------------------------------------------------------- the module
@@ -104,6 +116,9 @@ def register(app, ctx):
         persist()
     app.on_cleanup.append(on_cleanup)
     app.on_shutdown.append(on_cleanup)
+    ctx.extra["persist"] = persist
+    state.persist = persist
+    hooks = ctx.extra.setdefault("sync_hooks", [])
 
     sync = {
         "events": [],      # every machine-sync event: {t, sid, event, payload, ack?}
@@ -111,7 +126,9 @@ def register(app, ctx):
         "sockets": {},     # sid -> {accountId, clientType, machineId, token, happyClient}
         "rpcWait": 15.0,
         "rpcTimeout": 30.0,
+        "rpcPresencePoll": 2.0,
         "silentUpdates": False,
+        "legacyAuth": bool(getattr(cfg, "legacy_auth", False)),
     }
     ctx.extra["machine_sync"] = sync
     static_accounts = {}
@@ -126,12 +143,43 @@ def register(app, ctx):
             return static_accounts[token]
         return None
 
-    def log(sid, event, payload, ack=None):
+    def log(sid, event, payload, ack=None, info=None):
         rec = {"t": time.time() * 1000, "sid": sid, "event": event, "payload": payload}
         if ack is not None:
             rec["ack"] = ack
         sync["events"].append(rec)
         ctx.events.append({"sid": sid, "event": event, "args": [payload]})
+        for fn in list(hooks):
+            try:
+                fn(sid, event, payload, ack, info if info is not None else sync["sockets"].get(sid))
+            except Exception:
+                pass
+
+    def legacy_server():
+        return bool((ctx.extra.get("server_mode") or {}).get("legacyServer"))
+
+    def old_style_auth():
+        """The older standalone server (S:sources/app/api/socket.ts) authenticates in the
+        `connection` handler: the Socket.IO connect succeeds, then it emits `error`
+        {message} and disconnects. The current server refuses in a middleware
+        (connect_error)."""
+        return sync["legacyAuth"] or legacy_server()
+
+    async def refuse(sid, message, auth):
+        log(sid, "connect-refused", {"message": message, "style": "error-event" if old_style_auth() else "connect_error",
+                                     **{k: v for k, v in auth.items() if k != "token"}})
+        if not old_style_auth():
+            raise socketio.exceptions.ConnectionRefusedError(message)
+
+        async def later():
+            await asyncio.sleep(0.05)  # after the CONNECT packet went out
+            try:
+                await sio.emit("error", {"message": message}, to=sid)
+                await sio.disconnect(sid)
+            except Exception:
+                pass
+        asyncio.ensure_future(later())
+        return True
 
     def user_room(aid):
         return f"user:{aid}:user-scoped"
@@ -167,17 +215,17 @@ def register(app, ctx):
         auth = auth if isinstance(auth, dict) else {}
         token = auth.get("token")
         if not token:
-            raise socketio.exceptions.ConnectionRefusedError("Missing authentication token")
+            return await refuse(sid, "Missing authentication token", auth)
         ctype = auth.get("clientType")
         if ctype not in ("machine-scoped", "session-scoped", "user-scoped"):
             ctype = "user-scoped"
         if ctype == "session-scoped" and not auth.get("sessionId"):
-            raise socketio.exceptions.ConnectionRefusedError("Session ID required for session-scoped clients")
+            return await refuse(sid, "Session ID required for session-scoped clients", auth)
         if ctype == "machine-scoped" and not auth.get("machineId"):
-            raise socketio.exceptions.ConnectionRefusedError("Machine ID required for machine-scoped clients")
+            return await refuse(sid, "Machine ID required for machine-scoped clients", auth)
         aid = account_for(token)
         if aid is None:
-            raise socketio.exceptions.ConnectionRefusedError("Invalid authentication token")
+            return await refuse(sid, "Invalid authentication token", auth)
         ctx.clients[sid] = {k: v for k, v in auth.items() if k != "token"}
         ctx.connects += 1
         info = {"accountId": aid, "clientType": ctype, "machineId": auth.get("machineId"),
@@ -199,7 +247,7 @@ def register(app, ctx):
     async def disconnect(sid, *args):
         ctx.clients.pop(sid, None)
         info = sync["sockets"].pop(sid, None)
-        log(sid, "disconnect", {})
+        log(sid, "disconnect", {}, info=info or {})
         if info and info["clientType"] == "machine-scoped":
             await sio.emit("ephemeral", {"type": "machine-activity", "id": info["machineId"], "active": False,
                                          "activeAt": now_ms()}, to=user_room(info["accountId"]))
@@ -318,7 +366,9 @@ def register(app, ctx):
             log(sid, "rpc-call", data, ack)
             return ack
         room = rpc_room(info["accountId"], method)
-        deadline = time.monotonic() + sync["rpcWait"]
+        # The older server (S) answers at once; the current one waits up to 15 s
+        # for a registration (M:srv/sources/app/api/socket/rpcHandler.ts:160-256).
+        deadline = time.monotonic() + (0.0 if legacy_server() else sync["rpcWait"])
         members = room_members(room)
         while not members and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
@@ -329,10 +379,27 @@ def register(app, ctx):
             ack = {"ok": False, "error": "Cannot call RPC on the same socket"}
         else:
             target = members[0]
+            call = asyncio.ensure_future(sio.call("rpc-request", {"method": method, "params": data.get("params")},
+                                                  to=target, timeout=sync["rpcTimeout"]))
+            # Like upstream: poll the room while waiting; two consecutive misses of the
+            # target abort the call with "RPC target disconnected".
+            misses = 0
+            while not call.done():
+                await asyncio.wait([call], timeout=sync["rpcPresencePoll"])
+                if call.done():
+                    break
+                if target in room_members(room):
+                    misses = 0
+                else:
+                    misses += 1
+                    if misses >= 2:
+                        call.cancel()
+                        break
             try:
-                result = await sio.call("rpc-request", {"method": method, "params": data.get("params")},
-                                        to=target, timeout=sync["rpcTimeout"])
+                result = call.result()
                 ack = {"ok": True, "result": result}
+            except asyncio.CancelledError:
+                ack = {"ok": False, "error": "RPC target disconnected"}
             except socketio.exceptions.TimeoutError:
                 ack = {"ok": False, "error": "operation has timed out"}
             except Exception:
@@ -386,12 +453,14 @@ def register(app, ctx):
 
     async def t_config(request):
         b = await request.json()
-        for k in ("rpcWait", "rpcTimeout"):
+        for k in ("rpcWait", "rpcTimeout", "rpcPresencePoll"):
             if k in b:
                 sync[k] = float(b[k])
-        if "silentUpdates" in b:
-            sync["silentUpdates"] = bool(b["silentUpdates"])
-        return web.json_response({k: sync[k] for k in ("rpcWait", "rpcTimeout", "silentUpdates")})
+        for k in ("silentUpdates", "legacyAuth"):
+            if k in b:
+                sync[k] = bool(b[k])
+        return web.json_response({k: sync[k] for k in ("rpcWait", "rpcTimeout", "rpcPresencePoll", "silentUpdates",
+                                                       "legacyAuth")})
 
     async def t_disconnect(request):
         b = await request.json() if request.can_read_body else {}

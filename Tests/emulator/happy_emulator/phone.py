@@ -168,3 +168,44 @@ class Phone:
         if "#key=" in link:
             return unb64(link.split("#key=", 1)[1].strip())
         return unb64(link.split("?", 1)[1].strip())
+
+
+# ---------------------------------------------------------------- the app's machine rename
+
+def rename_machine(server: str, token: str, call, key: bytes, variant: str, machine_id: str,
+                   display_name: Optional[str], max_retries: int = 3) -> dict:
+    """The app's "Rename Machine" (M:app/sources/app/(app)/machine/[id].tsx:210-222 and
+    machineUpdateMetadata, M:app/sources/sync/ops.ts:557-617): read the machine record,
+    decrypt its metadata, set `displayName` (an empty name removes it), write it back with
+    `machine-update-metadata {machineId, metadata, expectedVersion}` from a user-scoped
+    socket; on `version-mismatch` take the server's metadata, keep our displayName, retry
+    (at most `max_retries` attempts). `call(event, data)` emits with ack and returns it.
+    Returns the last ack; raises RuntimeError like the app throws."""
+    st, body = http("GET", f"{server}/v1/machines/{machine_id}", token=token)
+    if st != 200:
+        raise RuntimeError(f"GET machine: {st} {body}")
+    m = body["machine"]
+    meta = decrypt_value(m["metadata"], key, variant)
+    if not isinstance(meta, dict):
+        raise RuntimeError("machine metadata does not decrypt")
+    name = (display_name or "").strip() or None
+    current = dict(meta)
+    current.pop("displayName", None)
+    if name is not None:
+        current["displayName"] = name
+    version = m["metadataVersion"]
+    for attempt in range(max_retries):
+        ack = call("machine-update-metadata", {"machineId": machine_id, "metadata": encrypt_value(current, key, variant),
+                                               "expectedVersion": version})
+        result = (ack or {}).get("result")
+        if result == "success":
+            return ack
+        if result != "version-mismatch":
+            raise RuntimeError((ack or {}).get("message") or "Failed to update machine metadata")
+        version = ack["version"]
+        latest = decrypt_value(ack["metadata"], key, variant) or {}
+        current = dict(latest)
+        current.pop("displayName", None)
+        if name is not None:
+            current["displayName"] = name
+    raise RuntimeError(f"Failed to update after {max_retries} retries due to version conflicts")

@@ -5,6 +5,7 @@ AsyncClient on its own event-loop thread, with a synchronous facade.
     phone.rpc(machine_id, "spawn-happy-session", {"directory": "/tmp"})  # → decrypted result
     phone.rpc_raw(machine_id, "stop-session", "not-base64-ciphertext")    # → server ack as is
     phone.updates                                       # `update` envelopes received
+    phone.rename_machine(machine_id, "Work laptop")     # the app's rename (machine-update-metadata)
     phone.close()
 
 Params are encrypted and results decrypted with the machine's key and variant
@@ -19,12 +20,13 @@ from typing import Any, Optional
 
 import socketio
 
-from .phone import decrypt_value, encrypt_value
+from .phone import decrypt_value, encrypt_value, rename_machine
 
 
 class PhoneClient:
     def __init__(self, url: str, token: str, key: bytes, variant: str, timeout: float = 10.0):
         self.url = url
+        self.token = token
         self.key = key
         self.variant = variant
         self.timeout = timeout
@@ -66,6 +68,17 @@ class PhoneClient:
         if not ack.get("ok"):
             raise RuntimeError(f"rpc-call failed: {ack.get('error')}")
         return self.dec(ack["result"])
+
+    def call(self, event: str, data: Any, timeout: Optional[float] = None) -> Any:
+        """Emits with ack and returns the ack."""
+        t = timeout or self.timeout
+        return self._run(self.sio.call(event, data, timeout=t), t + 5)
+
+    def rename_machine(self, machine_id: str, display_name: Optional[str], max_retries: int = 3) -> dict:
+        """Sets (or, with an empty name, removes) `displayName` in the machine's metadata
+        the way the app does; returns the server's ack."""
+        return rename_machine(self.url, self.token, self.call, self.key, self.variant, machine_id,
+                              display_name, max_retries)
 
     def close(self) -> None:
         try:

@@ -213,6 +213,7 @@ async def machine_delete(request: web.Request):
     if m is None:
         return err(404, {"error": "Machine not found"})
     del state.machines[mid]
+    state.persist()
     state.emit(acc.id, "update", {"t": "delete-machine", "machineId": mid}, None)
     return web.json_response({"success": True})
 
@@ -240,6 +241,7 @@ async def machine_create(request: web.Request):
                 daemon_state=ds, daemon_state_version=1 if ds else 0, data_encryption_key=dek,
                 active=False, active_at=t, created_at=t, updated_at=t)
     state.machines[mid] = m
+    state.persist()
     s1 = state.next_seq(acc.id)
     state.emit(acc.id, "update", {"id": f"u{s1}", "seq": s1, "body": dict(m.to_json(), t="new-machine", machineId=mid), "createdAt": t}, None)
     s2 = state.next_seq(acc.id)
@@ -300,6 +302,7 @@ async def t_seed_machine(request: web.Request):
                 data_encryption_key=b.get("dataEncryptionKey"), seq=int(b.get("seq", 0)), active=bool(b.get("active", False)),
                 active_at=int(b.get("activeAt", t)), created_at=int(b.get("createdAt", t)), updated_at=int(b.get("updatedAt", t)))
     state.machines[m.id] = m
+    state.persist()
     return web.json_response({"machine": m.to_json()})
 
 

@@ -54,6 +54,89 @@ class Machine:
         return d
 
 
+def new_cuid() -> str:
+    """An id shaped like Prisma's cuid(): "c" + 24 lowercase base-36 characters."""
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+    return "c" + "".join(secrets.choice(alphabet) for _ in range(24))
+
+
+@dataclass
+class Session:
+    """A server session (SESSIONS.md §2; Prisma model Session)."""
+    id: str
+    account_id: str
+    tag: str
+    metadata: str
+    metadata_version: int = 0
+    agent_state: Optional[str] = None
+    agent_state_version: int = 0
+    data_encryption_key: Optional[str] = None  # base64 as received
+    seq: int = 0  # last allocated message seq
+    active: bool = True
+    active_at: int = field(default_factory=now_ms)
+    created_at: int = field(default_factory=now_ms)
+    updated_at: int = field(default_factory=now_ms)
+    thinking: bool = False  # last session-alive value (not part of the wire record)
+
+    def to_json(self) -> dict:
+        """The wire record of POST /v1/sessions and GET /v1/sessions."""
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "metadata": self.metadata,
+            "metadataVersion": self.metadata_version,
+            "agentState": self.agent_state,
+            "agentStateVersion": self.agent_state_version,
+            "dataEncryptionKey": self.data_encryption_key,
+            "active": self.active,
+            "activeAt": self.active_at,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+            "lastMessage": None,
+        }
+
+    def to_store(self) -> dict:
+        return dict(self.to_json(), accountId=self.account_id, tag=self.tag, thinking=self.thinking)
+
+    @staticmethod
+    def from_store(d: dict) -> "Session":
+        return Session(id=d["id"], account_id=d["accountId"], tag=d["tag"], metadata=d["metadata"],
+                       metadata_version=d.get("metadataVersion", 0), agent_state=d.get("agentState"),
+                       agent_state_version=d.get("agentStateVersion", 0),
+                       data_encryption_key=d.get("dataEncryptionKey"), seq=d.get("seq", 0),
+                       active=d.get("active", True), active_at=d.get("activeAt", now_ms()),
+                       created_at=d.get("createdAt", now_ms()), updated_at=d.get("updatedAt", now_ms()),
+                       thinking=d.get("thinking", False))
+
+
+@dataclass
+class SessionMessage:
+    """A stored session message (Prisma model SessionMessage); content is {"t":"encrypted","c":b64}."""
+    id: str
+    session_id: str
+    seq: int
+    local_id: Optional[str]
+    content: Any
+    created_at: int = field(default_factory=now_ms)
+    updated_at: int = field(default_factory=now_ms)
+
+    def to_json(self, with_content: bool = True) -> dict:
+        d = {"id": self.id, "seq": self.seq}
+        if with_content:
+            d["content"] = self.content
+        d.update({"localId": self.local_id, "createdAt": self.created_at, "updatedAt": self.updated_at})
+        return d
+
+    def to_store(self) -> dict:
+        return dict(self.to_json(), sessionId=self.session_id)
+
+    @staticmethod
+    def from_store(d: dict) -> "SessionMessage":
+        return SessionMessage(id=d["id"], session_id=d["sessionId"], seq=d["seq"], local_id=d.get("localId"),
+                              content=d.get("content"), created_at=d.get("createdAt", now_ms()),
+                              updated_at=d.get("updatedAt", now_ms()))
+
+
 @dataclass
 class AuthRequest:
     public_key: bytes
@@ -87,11 +170,16 @@ class ServerState:
         self.accounts_by_key: dict[str, str] = {}  # hex(public key) -> id
         self.tokens: dict[str, str] = {}  # token -> account id
         self.machines: dict[str, Machine] = {}  # machine id (globally unique) -> machine
+        self.sessions: dict[str, Session] = {}  # session id -> session
+        self.messages: dict[str, list[SessionMessage]] = {}  # session id -> messages in seq order
+        self.local_ids: dict[str, dict[str, SessionMessage]] = {}  # session id -> localId -> message
         self.auth_requests: dict[str, AuthRequest] = {}  # hex(public key) -> request
         self.faults: list[Fault] = []
         self.request_log: list[dict] = []
         # Hooks for the socket side: fn(account_id, event_name, payload, machine_id|None)
         self.listeners: list[Callable[[str, str, Any, Optional[str]], None]] = []
+        # Saves the state file when one is configured (set by machine_socket.py).
+        self.persist: Callable[[], None] = lambda: None
 
     # accounts and tokens
     def upsert_account(self, public_key: bytes) -> Account:
@@ -138,6 +226,32 @@ class ServerState:
     def machine_of(self, account_id: str, machine_id: str) -> Optional[Machine]:
         m = self.machines.get(machine_id)
         return m if m and m.account_id == account_id else None
+
+    # sessions
+    def sessions_of(self, account_id: str) -> list[Session]:
+        ss = [s for s in self.sessions.values() if s.account_id == account_id]
+        ss.sort(key=lambda s: s.updated_at, reverse=True)
+        return ss
+
+    def session_of(self, account_id: str, session_id: str) -> Optional[Session]:
+        s = self.sessions.get(session_id)
+        return s if s and s.account_id == account_id else None
+
+    def session_by_tag(self, account_id: str, tag: str) -> Optional[Session]:
+        for s in self.sessions.values():
+            if s.account_id == account_id and s.tag == tag:
+                return s
+        return None
+
+    def add_message(self, m: SessionMessage) -> None:
+        msgs = self.messages.setdefault(m.session_id, [])
+        if msgs and msgs[-1].seq > m.seq:  # keep seq order (loading a journal)
+            msgs.append(m)
+            msgs.sort(key=lambda x: x.seq)
+        else:
+            msgs.append(m)
+        if m.local_id is not None:
+            self.local_ids.setdefault(m.session_id, {})[m.local_id] = m
 
     def emit(self, account_id: str, event: str, payload: Any, machine_id: Optional[str] = None) -> None:
         for fn in list(self.listeners):
