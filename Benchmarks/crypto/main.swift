@@ -5,7 +5,8 @@
 // Flags: `--poly` prints the Poly1305 Swift/OpenSSL crossover table instead;
 // `--gcm1k` runs only AES-GCM on 1 KiB (for profiling).
 import Foundation
-import HappyKit
+import HappyCore
+import HappyCrypto
 
 @inline(never) func blackHole(_ x: [UInt8]) { if x.count == -1 { print(x) } }
 

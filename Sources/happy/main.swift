@@ -1,4 +1,4 @@
-import HappyKit
+import HappyCommands
 #if canImport(Glibc)
 import Glibc
 #endif

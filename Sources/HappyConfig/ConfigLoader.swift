@@ -1,0 +1,182 @@
+import Foundation
+import HappyCore
+
+/// Where one resolved setting came from (`profile show`).
+public struct SettingSource: Sendable, Equatable {
+    public enum Kind: String, Sendable { case flag, env, profile, `default` }
+    public var kind: Kind
+    /// The flag (`--server-url`), variable name (`HAPPY_SERVER_URL`), profile file path,
+    /// or `built-in` (built-in profiles and built-in defaults).
+    public var from: String
+    public init(_ kind: Kind, _ from: String) {
+        self.kind = kind
+        self.from = from
+    }
+}
+
+/// The resolved configuration plus the provenance of every value.
+public struct ResolvedConfig: Sendable, Equatable {
+    public var config: HappyConfig
+    /// By dotted key (`daemon.httpPort`), for every key of `ProfileSchema.keys`.
+    public var sources: [String: SettingSource]
+    public var profile: ProfileData
+    /// Unknown-key warnings (the CLI prints them on stderr as `warning: ...`).
+    public var warnings: [String] { profile.warnings }
+
+    /// The value of a dotted key as JSON (as shown by `profile show --json`).
+    public func value(_ key: String) -> JSON {
+        let c = config
+        switch key {
+        case "serverUrl": return .string(c.serverUrl)
+        case "webappUrl": return .string(c.webappUrl)
+        case "homeDir": return .string(c.homeDir)
+        case "daemon.httpPort": return .int(c.daemon.httpPort)
+        case "daemon.heartbeatSeconds": return .number(c.daemon.heartbeatSeconds)
+        case "daemon.healthCheckSeconds": return .number(c.daemon.healthCheckSeconds)
+        case "daemon.logMaxMiB": return .number(c.daemon.logMaxMiB)
+        case "daemon.logFiles": return .int(c.daemon.logFiles)
+        case "sessions.max": return .int(c.sessions.max)
+        case "sessions.idleTimeoutMinutes": return .number(c.sessions.idleTimeoutMinutes)
+        case "sessions.maxOutputMiB": return .number(c.sessions.maxOutputMiB)
+        case "claude.command": return .string(c.claude.command)
+        case "claude.args": return .array(c.claude.args.map { .string($0) })
+        case "env": return .object(c.env.mapValues { .string($0) })
+        default: return .null
+        }
+    }
+
+    /// `{"profile": NAME, "settings": {KEY: {"value", "source", "from"}}}`
+    public var showJSON: JSON {
+        var s: [String: JSON] = [:]
+        for (k, _) in ProfileSchema.keys {
+            let src = sources[k] ?? SettingSource(.default, "built-in")
+            s[k] = ["value": value(k), "source": .string(src.kind.rawValue), "from": .string(src.from)]
+        }
+        return ["profile": .string(config.profile), "settings": .object(s)]
+    }
+}
+
+/// Resolves the configuration: flag > environment > selected profile > built-in defaults.
+public struct ConfigLoader: Sendable {
+    public var env: [String: String]
+    public var cwd: String
+
+    public init(env: [String: String] = ProcessInfo.processInfo.environment, cwd: String? = nil) {
+        self.env = env
+        self.cwd = cwd ?? FileManager.default.currentDirectoryPath
+    }
+
+    public var locator: ProfileLocator { ProfileLocator(env: env) }
+
+    /// `--profile` > `HAPPY_PROFILE` > `default`.
+    public func selectedProfileName(flag: String?) -> String {
+        if let f = flag { return f }
+        if let e = env["HAPPY_PROFILE"], !e.isEmpty { return e }
+        return "default"
+    }
+
+    /// `profile`: the `--profile` flag value (nil: `HAPPY_PROFILE`, else `default`).
+    public func resolve(profile flagProfile: String? = nil, serverUrl flagServer: String? = nil,
+                        homeDir flagHome: String? = nil) throws -> ResolvedConfig {
+        let name = selectedProfileName(flag: flagProfile)
+        let data = try locator.load(name)
+        let profileFrom = data.origin.label
+
+        var cfg = HappyConfig(homeDir: "~/.happy")
+        cfg.profile = name
+        var sources: [String: SettingSource] = [:]
+        for (k, _) in ProfileSchema.keys { sources[k] = SettingSource(.default, "built-in") }
+
+        // Profile values.
+        for (k, v) in data.values {
+            apply(k, v, to: &cfg)
+            sources[k] = SettingSource(.profile, profileFrom)
+        }
+        // Environment.
+        func envValue(_ n: String) -> String? { env[n].flatMap { $0.isEmpty ? nil : $0 } }
+        if let v = envValue("HAPPY_SERVER_URL") {
+            try checkURL(v, key: "serverUrl", from: "HAPPY_SERVER_URL", usage: false)
+            cfg.serverUrl = v
+            sources["serverUrl"] = SettingSource(.env, "HAPPY_SERVER_URL")
+        }
+        if let v = envValue("HAPPY_WEBAPP_URL") {
+            try checkURL(v, key: "webappUrl", from: "HAPPY_WEBAPP_URL", usage: false)
+            cfg.webappUrl = v
+            sources["webappUrl"] = SettingSource(.env, "HAPPY_WEBAPP_URL")
+        }
+        if let v = envValue("HAPPY_HOME_DIR") {
+            cfg.homeDir = v
+            sources["homeDir"] = SettingSource(.env, "HAPPY_HOME_DIR")
+        }
+        // Flags.
+        if let v = flagServer {
+            try checkURL(v, key: "serverUrl", from: "--server-url", usage: true)
+            cfg.serverUrl = v
+            sources["serverUrl"] = SettingSource(.flag, "--server-url")
+        }
+        if let v = flagHome {
+            guard !v.isEmpty else {
+                throw ConfigError.invalidSetting(key: "homeDir", value: v, expected: "a path", from: "--home-dir", usage: true)
+            }
+            cfg.homeDir = v
+            sources["homeDir"] = SettingSource(.flag, "--home-dir")
+        }
+        cfg.serverUrl = trimSlash(cfg.serverUrl)
+        cfg.webappUrl = trimSlash(cfg.webappUrl)
+        cfg.homeDir = absolutePath(expandTilde(cfg.homeDir, env: env))
+        cfg.claude.command = expandTilde(cfg.claude.command, env: env)
+        return ResolvedConfig(config: cfg, sources: sources, profile: data)
+    }
+
+    func trimSlash(_ s: String) -> String {
+        var s = s
+        while s.hasSuffix("/") && s.count > 1 { s.removeLast() }
+        return s
+    }
+
+    func absolutePath(_ p: String) -> String {
+        var path = p.hasPrefix("/") ? p : (cwd == "/" ? "/" + p : cwd + "/" + p)
+        // Normalise `//`, `/./` and a trailing slash (but keep `..` as written).
+        while path.contains("//") { path = path.replacingOccurrences(of: "//", with: "/") }
+        while path.contains("/./") { path = path.replacingOccurrences(of: "/./", with: "/") }
+        if path.hasSuffix("/.") { path.removeLast(2) }
+        if path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+        return path.isEmpty ? "/" : path
+    }
+
+    func checkURL(_ v: String, key: String, from: String, usage: Bool) throws {
+        let l = v.lowercased()
+        guard (l.hasPrefix("http://") || l.hasPrefix("https://")) && v.count > 8 else {
+            throw ConfigError.invalidSetting(key: key, value: v, expected: "an http:// or https:// URL", from: from, usage: usage)
+        }
+    }
+
+    func apply(_ key: String, _ v: JSON, to c: inout HappyConfig) {
+        switch key {
+        case "serverUrl": c.serverUrl = v.string ?? c.serverUrl
+        case "webappUrl": c.webappUrl = v.string ?? c.webappUrl
+        case "homeDir": c.homeDir = v.string ?? c.homeDir
+        case "daemon.httpPort": c.daemon.httpPort = v.int ?? c.daemon.httpPort
+        case "daemon.heartbeatSeconds": c.daemon.heartbeatSeconds = v.double ?? c.daemon.heartbeatSeconds
+        case "daemon.healthCheckSeconds": c.daemon.healthCheckSeconds = v.double ?? c.daemon.healthCheckSeconds
+        case "daemon.logMaxMiB": c.daemon.logMaxMiB = v.double ?? c.daemon.logMaxMiB
+        case "daemon.logFiles": c.daemon.logFiles = v.int ?? c.daemon.logFiles
+        case "sessions.max": c.sessions.max = v.int ?? c.sessions.max
+        case "sessions.idleTimeoutMinutes": c.sessions.idleTimeoutMinutes = v.double ?? c.sessions.idleTimeoutMinutes
+        case "sessions.maxOutputMiB": c.sessions.maxOutputMiB = v.double ?? c.sessions.maxOutputMiB
+        case "claude.command": c.claude.command = v.string ?? c.claude.command
+        case "claude.args": c.claude.args = v.array?.compactMap(\.string) ?? c.claude.args
+        case "env": c.env = v.object?.compactMapValues(\.string) ?? c.env
+        default: break
+        }
+    }
+
+    /// `profile list`: every visible profile with its description (nil when the file
+    /// cannot be read or parsed — `profile show NAME` reports that error).
+    public func listProfiles() -> [(name: String, origin: ProfileOrigin, description: String?)] {
+        locator.available().map { (name, origin) in
+            let d = (try? locator.load(name))?.description
+            return (name, origin, d)
+        }
+    }
+}

@@ -1,0 +1,253 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import HappyCore
+
+/// Where a profile comes from.
+public enum ProfileOrigin: Sendable, Equatable {
+    case builtIn
+    case file(String)
+    /// `built-in` or the file path (the `source` of `profile list --json`, the `from` of
+    /// `profile show --json`).
+    public var label: String {
+        switch self {
+        case .builtIn: return "built-in"
+        case .file(let p): return p
+        }
+    }
+}
+
+/// A parsed, type-checked profile. `values` holds only the keys the profile sets, by
+/// dotted name (`daemon.httpPort`), as JSON (numbers, strings, string lists, string maps).
+public struct ProfileData: Sendable, Equatable {
+    public var name: String
+    public var origin: ProfileOrigin
+    public var description: String?
+    public var values: [String: JSON]
+    /// Unknown keys (printed on stderr as warnings by the CLI).
+    public var warnings: [String]
+}
+
+/// The profile keys of SPEC §2.1 and what each must hold.
+public enum ProfileSchema {
+    public enum ValueType: Sendable, Equatable {
+        case string, url, port, positiveNumber, nonNegativeNumber, positiveInt, stringList, stringMap
+        public var expected: String {
+            switch self {
+            case .string: return "a string"
+            case .url: return "an http:// or https:// URL"
+            case .port: return "an integer between 0 and 65535"
+            case .positiveNumber: return "a positive number"
+            case .nonNegativeNumber: return "a number ≥ 0"
+            case .positiveInt: return "a positive integer"
+            case .stringList: return "a list of strings"
+            case .stringMap: return "a mapping of names to strings"
+            }
+        }
+    }
+
+    /// Every setting, in display order (`description` is not a setting).
+    public static let keys: [(String, ValueType)] = [
+        ("serverUrl", .url), ("webappUrl", .url), ("homeDir", .string),
+        ("daemon.httpPort", .port), ("daemon.heartbeatSeconds", .positiveNumber),
+        ("daemon.healthCheckSeconds", .positiveNumber), ("daemon.logMaxMiB", .positiveNumber),
+        ("daemon.logFiles", .positiveInt),
+        ("sessions.max", .positiveInt), ("sessions.idleTimeoutMinutes", .nonNegativeNumber),
+        ("sessions.maxOutputMiB", .positiveNumber),
+        ("claude.command", .string), ("claude.args", .stringList), ("env", .stringMap),
+    ]
+    static let sections: Set<String> = ["daemon", "sessions", "claude"]
+
+    public static func type(of key: String) -> ValueType? { keys.first { $0.0 == key }?.1 }
+
+    /// Type-checks one YAML value. Throws `ConfigError.wrongType` naming the key.
+    static func convert(_ node: YAMLNode, key: String, type: ValueType, file: String) throws -> JSON {
+        func bad() -> ConfigError {
+            let got: String
+            if let s = node.scalar, !node.isNull { got = "'\(s)'" } else { got = node.typeName }
+            return .wrongType(file: file, line: node.line, column: node.column, key: key, expected: type.expected, got: got)
+        }
+        func number() -> Double? {
+            guard case .scalar(let s, true) = node.kind else { return nil }
+            guard !s.isEmpty, s.allSatisfy({ "0123456789.+-eE_".contains($0) }) else { return nil }
+            guard let d = Double(s.replacingOccurrences(of: "_", with: "")), d.isFinite else { return nil }
+            return d
+        }
+        switch type {
+        case .string, .url:
+            guard let s = node.scalar, !node.isNull else { throw bad() }
+            if type == .url {
+                let l = s.lowercased()
+                guard (l.hasPrefix("http://") || l.hasPrefix("https://")) && s.count > 8 else { throw bad() }
+            }
+            return .string(s)
+        case .port:
+            guard let d = number(), d.rounded() == d, d >= 0, d <= 65535 else { throw bad() }
+            return .number(d)
+        case .positiveNumber:
+            guard let d = number(), d > 0 else { throw bad() }
+            return .number(d)
+        case .nonNegativeNumber:
+            guard let d = number(), d >= 0 else { throw bad() }
+            return .number(d)
+        case .positiveInt:
+            guard let d = number(), d.rounded() == d, d >= 1, d < 1e9 else { throw bad() }
+            return .number(d)
+        case .stringList:
+            if node.isNull { return .array([]) }
+            guard case .sequence(let items) = node.kind else { throw bad() }
+            return .array(try items.map { item in
+                guard let s = item.scalar, !item.isNull else {
+                    throw ConfigError.wrongType(file: file, line: item.line, column: item.column, key: key,
+                                                expected: "a string (in \(type.expected))", got: item.typeName)
+                }
+                return .string(s)
+            })
+        case .stringMap:
+            if node.isNull { return .object([:]) }
+            guard case .mapping(let pairs) = node.kind else { throw bad() }
+            var o: [String: JSON] = [:]
+            for (k, v) in pairs {
+                guard let name = k.scalar, !name.isEmpty else {
+                    throw ConfigError.wrongType(file: file, line: k.line, column: k.column, key: key,
+                                                expected: "variable names as keys", got: k.typeName)
+                }
+                guard let s = v.scalar else {
+                    throw ConfigError.wrongType(file: file, line: v.line, column: v.column, key: "\(key).\(name)",
+                                                expected: "a string", got: v.typeName)
+                }
+                o[name] = .string(v.isNull ? "" : s)
+            }
+            return .object(o)
+        }
+    }
+
+    /// Parses and type-checks profile text.
+    public static func load(name: String, origin: ProfileOrigin, text: String) throws -> ProfileData {
+        let file = origin.label == "built-in" ? "built-in profile \(name)" : origin.label
+        let root = try YAMLReader.parse(text, file: file)
+        var data = ProfileData(name: name, origin: origin, description: nil, values: [:], warnings: [])
+        if root.isNull { return data }
+        guard case .mapping(let pairs) = root.kind else {
+            throw ConfigError.wrongType(file: file, line: root.line, column: root.column, key: "the profile",
+                                        expected: "a mapping of keys", got: root.typeName)
+        }
+        func unknown(_ k: YAMLNode, _ full: String) {
+            data.warnings.append("\(file):\(k.line):\(k.column): unknown key '\(full)' (ignored)")
+        }
+        for (k, v) in pairs {
+            guard let key = k.scalar else { unknown(k, "?"); continue }
+            if key == "description" {
+                if v.isNull { continue }
+                guard let s = v.scalar else {
+                    throw ConfigError.wrongType(file: file, line: v.line, column: v.column, key: "description",
+                                                expected: "a string", got: v.typeName)
+                }
+                data.description = s
+            } else if sections.contains(key) {
+                if v.isNull { continue }
+                guard case .mapping(let inner) = v.kind else {
+                    throw ConfigError.wrongType(file: file, line: v.line, column: v.column, key: key,
+                                                expected: "a mapping", got: v.typeName)
+                }
+                for (ik, iv) in inner {
+                    let full = "\(key).\(ik.scalar ?? "?")"
+                    guard let t = type(of: full) else { unknown(ik, full); continue }
+                    if iv.isNull && t != .stringList { continue }
+                    data.values[full] = try convert(iv, key: full, type: t, file: file)
+                }
+            } else if let t = type(of: key) {
+                if v.isNull && t != .stringMap { continue }
+                data.values[key] = try convert(v, key: key, type: t, file: file)
+            } else {
+                unknown(k, key)
+            }
+        }
+        return data
+    }
+}
+
+/// Finds profiles: `$HAPPY_PROFILES_DIR`, then `$XDG_CONFIG_HOME/happy/profiles`
+/// (default `~/.config/happy/profiles`), then the built-ins.
+public struct ProfileLocator: Sendable {
+    public var env: [String: String]
+
+    public init(env: [String: String]) { self.env = env }
+
+    /// `$XDG_CONFIG_HOME/happy/profiles` (default `~/.config/happy/profiles`).
+    public var xdgProfilesDir: String {
+        let xdg = env["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (userHome(env) + "/.config")
+        return xdg + "/happy/profiles"
+    }
+
+    /// The folders searched, first match wins.
+    public var searchDirs: [String] {
+        var d: [String] = []
+        if let p = env["HAPPY_PROFILES_DIR"], !p.isEmpty { d.append(expandTilde(p, env: env)) }
+        d.append(xdgProfilesDir)
+        return d
+    }
+
+    /// The user profile folder (`happy profile path`): `$HAPPY_PROFILES_DIR` when set.
+    public var userProfileDir: String { searchDirs[0] }
+
+    public static func isValidName(_ n: String) -> Bool {
+        !n.isEmpty && !n.contains("/") && !n.hasPrefix(".") && !n.contains("\0")
+    }
+
+    /// Reads the first matching profile's text (nil: no such profile).
+    public func locate(_ name: String) throws -> (ProfileOrigin, String)? {
+        guard Self.isValidName(name) else { return nil }
+        for dir in searchDirs {
+            let path = dir + "/" + name + ".yaml"
+            var st = stat()
+            guard stat(path, &st) == 0 else { continue }
+            if (st.st_mode & S_IFMT) == S_IFDIR { throw ConfigError.profileUnreadable(path: path, reason: "it is a directory") }
+            let bytes: [UInt8]
+            do {
+                bytes = try FileIO.read(path, limit: 1 << 20) ?? []
+            } catch let e as FileIOError {
+                if case .cannotRead(_, let r) = e { throw ConfigError.profileUnreadable(path: path, reason: r) }
+                throw e
+            }
+            guard let text = String(validating: bytes, as: UTF8.self) else { throw ConfigError.profileNotUTF8(path: path) }
+            return (.file(path), text)
+        }
+        if let t = BuiltinProfiles.all[name] { return (.builtIn, t) }
+        return nil
+    }
+
+    /// Every profile name visible, sorted, with its origin (first match wins).
+    public func available() -> [(String, ProfileOrigin)] {
+        var seen: [String: ProfileOrigin] = [:]
+        for dir in searchDirs {
+            for f in FileManagerShim.listDirectory(dir) where f.hasSuffix(".yaml") {
+                let n = String(f.dropLast(5))
+                if Self.isValidName(n) && seen[n] == nil { seen[n] = .file(dir + "/" + f) }
+            }
+        }
+        for n in BuiltinProfiles.all.keys where seen[n] == nil { seen[n] = .builtIn }
+        return seen.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    public func load(_ name: String) throws -> ProfileData {
+        guard let (origin, text) = try locate(name) else {
+            throw ConfigError.unknownProfile(name: name, available: available().map(\.0))
+        }
+        return try ProfileSchema.load(name: name, origin: origin, text: text)
+    }
+}
+
+/// `~` and `~/x` → the user's home (from `HOME`, else the password database).
+public func expandTilde(_ path: String, env: [String: String]) -> String {
+    if path == "~" { return userHome(env) }
+    if path.hasPrefix("~/") { return userHome(env) + String(path.dropFirst(1)) }
+    return path
+}
+
+public func userHome(_ env: [String: String]) -> String {
+    if let h = env["HOME"], !h.isEmpty { return h.count > 1 && h.hasSuffix("/") ? String(h.dropLast()) : h }
+    if let pw = getpwuid(getuid()), let d = pw.pointee.pw_dir { return String(cString: d) }
+    return "/"
+}

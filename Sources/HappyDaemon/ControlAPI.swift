@@ -1,0 +1,334 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import HappyCore
+import HappyCrypto
+import HappyNet
+import HappyRealtime
+import HappyConfig
+import HappyServerAPI
+import HappySessions
+import HappySync
+
+/// What `GET /status` reports beyond the sessions.
+public struct DaemonStatusInfo: Sendable {
+    public var machineId: String?
+    public var server: ServerLinkStatus
+    public init(machineId: String?, server: ServerLinkStatus) { self.machineId = machineId; self.server = server }
+}
+
+/// The routes of SPEC §4.2 with its check order: 403 (Host), 401, 415, 413, 400 (body),
+/// 404/405, then per-route field checks (400).
+public final class ControlAPI: ControlRequestHandler, @unchecked Sendable {
+    public let token: String
+    public let sessions: SessionService
+    public let profile: String
+    public let serverUrl: String
+    public let pid: Int32
+    public let startedAtMs: Int64
+    private let startedMono: Double
+    private let lock = NSLock()
+    private var _port = 0
+    private var _hosts: Set<String> = []
+    private let statusInfo: @Sendable () async -> DaemonStatusInfo
+    private let onStop: @Sendable (Bool) -> Void
+
+    public init(token: String, sessions: SessionService, profile: String, serverUrl: String, pid: Int32 = getpid(),
+                startedAtMs: Int64 = ISOTime.nowMs(),
+                statusInfo: @escaping @Sendable () async -> DaemonStatusInfo,
+                onStop: @escaping @Sendable (Bool) -> Void) {
+        self.token = token
+        self.sessions = sessions
+        self.profile = profile
+        self.serverUrl = serverUrl
+        self.pid = pid
+        self.startedAtMs = startedAtMs
+        self.startedMono = Self.mono()
+        self.statusInfo = statusInfo
+        self.onStop = onStop
+    }
+
+    /// Set once the server is bound (the Host check needs the real port).
+    public var port: Int {
+        get { lock.lock(); defer { lock.unlock() }; return _port }
+        set {
+            lock.lock()
+            _port = newValue
+            _hosts = ["127.0.0.1:\(newValue)", "localhost:\(newValue)"]
+            lock.unlock()
+        }
+    }
+
+    static func mono() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    public var uptimeMs: Int64 { Int64((Self.mono() - startedMono) * 1000) }
+
+    // MARK: responses
+
+    static func json(_ status: Int, _ body: JSON, headers: [(String, String)] = []) -> HTTPResponse {
+        var h = HTTPHeaders(headers)
+        h.set("Content-Type", "application/json")
+        return HTTPResponse(status: status, headers: h, body: body.bytes)
+    }
+
+    static func error(_ status: Int, _ message: String, extra: [String: JSON] = [:], headers: [(String, String)] = []) -> HTTPResponse {
+        var o = extra
+        o["error"] = .string(message)
+        return json(status, .object(o), headers: headers)
+    }
+
+    // MARK: checks
+
+    private func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        var diff = UInt8(x.count == y.count ? 0 : 1)
+        for i in 0..<max(x.count, y.count) {
+            diff |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
+        }
+        return diff == 0
+    }
+
+    /// 403 / 401 / 415 in that order; nil when the request passes.
+    func precheck(method: String, path: String, headers: HTTPHeaders) -> HTTPResponse? {
+        lock.lock()
+        let hosts = _hosts
+        lock.unlock()
+        let hostValues = headers.values("Host")
+        guard hostValues.count == 1, hosts.contains(hostValues[0].lowercased()) else {
+            return Self.error(403, "forbidden: the Host header must be 127.0.0.1:\(port) or localhost:\(port)")
+        }
+        if !(method == "GET" && normalize(path) == "/health") {
+            let auth = headers["Authorization"] ?? ""
+            guard auth.hasPrefix("Bearer "), constantTimeEquals(String(auth.dropFirst(7)).trimmingCharacters(in: " "), token) else {
+                return Self.error(401, "unauthorized: a valid Authorization: Bearer <controlToken> header is required")
+            }
+        }
+        if Self.carriesBody(headers) {
+            let ct = (headers["Content-Type"] ?? "").lowercased()
+            let media = ct.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: " \t") } ?? ""
+            guard media == "application/json" else {
+                return Self.error(415, "unsupported media type: request bodies must be application/json")
+            }
+        }
+        return nil
+    }
+
+    static func carriesBody(_ headers: HTTPHeaders) -> Bool {
+        if headers["Transfer-Encoding"] != nil { return true }
+        if let cl = headers["Content-Length"], let n = Int(cl.trimmingCharacters(in: " ")), n > 0 { return true }
+        return false
+    }
+
+    private func normalize(_ path: String) -> String {
+        var p = path
+        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+        return p
+    }
+
+    public func parseErrorResponse(_ error: HTTPParseError, head: (startLine: [Substring], headers: HTTPHeaders)?) -> HTTPResponse {
+        switch error {
+        case .headersTooLarge:
+            return Self.error(431, "request header fields too large (limit 16 KiB)")
+        case .bodyTooLarge:
+            if let head, head.startLine.count >= 2 {
+                let target = String(head.startLine[1])
+                let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
+                if let r = precheck(method: String(head.startLine[0]), path: path, headers: head.headers) { return r }
+            }
+            return Self.error(413, "request body too large (limit 1 MiB)")
+        case .malformed(let why):
+            return Self.error(400, "bad request: \(why)")
+        case .unsupportedTransferEncoding:
+            return Self.error(400, "bad request: unsupported Transfer-Encoding")
+        }
+    }
+
+    // MARK: routing
+
+    enum Route {
+        case health, status, sessions, session(String), messages(String), stop
+    }
+
+    func route(_ path: String) -> Route? {
+        let p = normalize(path)
+        switch p {
+        case "/health": return .health
+        case "/status": return .status
+        case "/sessions": return .sessions
+        case "/stop": return .stop
+        default: break
+        }
+        let parts = p.split(separator: "/", omittingEmptySubsequences: false)
+        // ["", "sessions", id] or ["", "sessions", id, "messages"]
+        guard parts.count >= 3, parts[0].isEmpty, parts[1] == "sessions", !parts[2].isEmpty else { return nil }
+        let id = HTTPCodec.percentDecode(String(parts[2]))
+        if parts.count == 3 { return .session(id) }
+        if parts.count == 4 && parts[3] == "messages" { return .messages(id) }
+        return nil
+    }
+
+    static func allowed(_ r: Route) -> [String] {
+        switch r {
+        case .health, .status: return ["GET"]
+        case .sessions: return ["GET", "POST"]
+        case .session: return ["GET", "DELETE"]
+        case .messages, .stop: return ["POST"]
+        }
+    }
+
+    /// Everything before the route handler: checks, body parse, routing. Either a final
+    /// response or the route + parsed body.
+    enum Checked {
+        case respond(HTTPResponse)
+        case go(Route, JSON?)
+    }
+
+    func check(_ req: HTTPRequest) -> Checked {
+        let path = req.path
+        if let r = precheck(method: req.method, path: path, headers: req.headers) { return .respond(r) }
+        if req.body.count > 1 << 20 { return .respond(Self.error(413, "request body too large (limit 1 MiB)")) }
+        var body: JSON?
+        if !req.body.isEmpty {
+            do { body = try JSON.parse(req.body) } catch {
+                return .respond(Self.error(400, "invalid JSON body: \(error)"))
+            }
+        }
+        guard let route = route(path) else { return .respond(Self.error(404, "not found: \(req.method) \(path)")) }
+        let allowed = Self.allowed(route)
+        guard allowed.contains(req.method) else {
+            return .respond(Self.error(405, "method \(req.method) not allowed on \(normalize(path))", headers: [("Allow", allowed.joined(separator: ", "))]))
+        }
+        return .go(route, body)
+    }
+
+    public func immediate(_ req: HTTPRequest) -> HTTPResponse? {
+        switch check(req) {
+        case .respond(let r): return r
+        case .go(.health, _):
+            return Self.json(200, ["status": "ok", "pid": .int(Int(pid)), "version": .string(HappyVersion.current), "uptimeMs": .number(Double(uptimeMs))])
+        case .go(.stop, let body):
+            var keep = false
+            if let body {
+                guard case .object(let o) = body else { return Self.error(400, "the body must be a JSON object") }
+                if let k = o["keepSessions"], !k.isNull {
+                    guard let b = k.bool else { return Self.error(400, "keepSessions must be a boolean") }
+                    keep = b
+                }
+            }
+            onStop(keep)
+            return Self.json(202, ["status": "stopping"])
+        default:
+            return nil
+        }
+    }
+
+    public func handle(_ req: HTTPRequest) async -> HTTPResponse {
+        guard case .go(let route, let body) = check(req) else {
+            if case .respond(let r) = check(req) { return r }
+            return Self.error(500, "internal error")
+        }
+        switch route {
+        case .health, .stop:
+            return immediate(req) ?? Self.error(500, "internal error")
+        case .status:
+            let info = await statusInfo()
+            let n = await sessions.liveCount()
+            return Self.json(200, [
+                "pid": .int(Int(pid)), "httpPort": .int(port), "version": .string(HappyVersion.current),
+                "profile": .string(profile), "machineId": .optional(info.machineId), "serverUrl": .string(serverUrl),
+                "server": .string(info.server.rawValue), "startedAt": .number(Double(startedAtMs)), "sessions": .int(n),
+            ])
+        case .sessions:
+            if req.method == "GET" {
+                let all = ["true", "1", "yes"].contains((req.query["all"] ?? "").lowercased())
+                let list = await sessions.list(includeFinished: all)
+                return Self.json(200, ["sessions": .array(list.map(\.json))])
+            }
+            return await spawn(body)
+        case .session(let id):
+            if req.method == "GET" {
+                guard let s = await sessions.get(id) else { return Self.error(404, SessionError.notFound(id).what) }
+                return Self.json(200, ["session": s.json])
+            }
+            do {
+                let s = try await sessions.stop(id, reason: .requested)
+                return Self.json(200, ["session": s.json])
+            } catch SessionError.notRunning(let sid) {
+                if let s = await sessions.get(sid) { return Self.json(200, ["session": s.json]) }
+                return Self.error(404, SessionError.notFound(sid).what)
+            } catch {
+                return Self.sessionErrorResponse(error)
+            }
+        case .messages(let id):
+            guard case .object(let o)? = body else {
+                return Self.error(400, body == nil ? "a JSON body {\"text\": string} is required" : "the body must be a JSON object")
+            }
+            guard let text = o["text"]?.string else { return Self.error(400, "text is required and must be a string") }
+            do {
+                try await sessions.send(id, text: text)
+                return Self.json(202, ["status": "sent"])
+            } catch {
+                return Self.sessionErrorResponse(error)
+            }
+        }
+    }
+
+    private func spawn(_ body: JSON?) async -> HTTPResponse {
+        guard case .object(let o)? = body else {
+            return Self.error(400, body == nil ? "a JSON body with \"directory\" is required" : "the body must be a JSON object")
+        }
+        guard let dir = o["directory"]?.string, !dir.isEmpty else { return Self.error(400, "directory is required and must be a string") }
+        guard dir.hasPrefix("/") else { return Self.error(400, "directory must be an absolute path") }
+        var req = SpawnRequest(directory: dir)
+        if let v = o["prompt"], !v.isNull {
+            guard let s = v.string else { return Self.error(400, "prompt must be a string") }
+            req.prompt = s
+        }
+        if let v = o["createDirectory"], !v.isNull {
+            guard let b = v.bool else { return Self.error(400, "createDirectory must be a boolean") }
+            req.createDirectory = b
+        }
+        if let v = o["environmentVariables"], !v.isNull {
+            guard let env = v.object else { return Self.error(400, "environmentVariables must be an object of strings") }
+            var out: [String: String] = [:]
+            for (k, val) in env {
+                guard let s = val.string else { return Self.error(400, "environmentVariables.\(k) must be a string") }
+                guard !k.isEmpty, !k.contains("="), !k.contains("\0") else { return Self.error(400, "invalid environment variable name \(k)") }
+                out[k] = s
+            }
+            req.environmentVariables = out
+        }
+        if let v = o["startedBy"], !v.isNull {
+            guard let s = v.string, !s.isEmpty else { return Self.error(400, "startedBy must be a non-empty string") }
+            req.startedBy = s
+        }
+        do {
+            let s = try await sessions.spawn(req)
+            Log.info("control", "session \(s.id) spawned (pid \(s.pid)) in \(s.directory) by \(s.startedBy)")
+            return Self.json(201, ["session": s.json])
+        } catch {
+            return Self.sessionErrorResponse(error)
+        }
+    }
+
+    static func sessionErrorResponse(_ error: Error) -> HTTPResponse {
+        guard let e = error as? SessionError else {
+            let msg = (error as? HappyError)?.what ?? "\(error)"
+            return Self.error(500, msg)
+        }
+        switch e {
+        case .directoryMissing(let d):
+            return Self.error(404, e.what, extra: ["directory": .string(d), "actionRequired": "CREATE_DIRECTORY"])
+        case .limitReached: return Self.error(429, e.what)
+        case .unresolvedVariable, .cannotCreateDirectory: return Self.error(400, e.what)
+        case .spawnFailed: return Self.error(500, e.what)
+        case .notFound: return Self.error(404, e.what)
+        case .notRunning: return Self.error(409, e.what)
+        }
+    }
+}

@@ -1,0 +1,329 @@
+import Foundation
+import CPosix
+#if canImport(Glibc)
+import Glibc
+#endif
+import HappyCore
+
+/// What the control server asks of the application (routing, validation).
+public protocol ControlRequestHandler: Sendable {
+    /// Runs on the event-loop thread; must be quick. A response, or nil to go async.
+    func immediate(_ request: HTTPRequest) -> HTTPResponse?
+    /// Runs on the cooperative pool for requests `immediate` left.
+    func handle(_ request: HTTPRequest) async -> HTTPResponse
+    /// The answer to a request that could not be parsed (431, 413, 400). `head` is the
+    /// request head when it was complete (lets the handler apply its check order).
+    func parseErrorResponse(_ error: HTTPParseError, head: (startLine: [Substring], headers: HTTPHeaders)?) -> HTTPResponse
+}
+
+/// HTTP/1.1 server on 127.0.0.1 over POSIX sockets: one dedicated thread runs an epoll
+/// loop with non-blocking sockets; complete requests go to the handler, responses come
+/// back through a queue + eventfd. Keep-alive, pipelining (one request in flight per
+/// connection), idle timeout, bounded buffers and connection count. Input never crashes it.
+public final class ControlServer: @unchecked Sendable {
+    public let requestedPort: Int
+    public let idleTimeout: Double
+    public let maxConnections: Int
+    private let handler: ControlRequestHandler
+    private let maxHeaderBytes: Int
+    private let maxBodyBytes: Int
+
+    private var listenFd: Int32 = -1
+    private var epfd: Int32 = -1
+    private var wakeFd: Int32 = -1
+    private(set) public var port: Int = 0
+
+    private final class Conn {
+        let id: UInt64
+        let fd: Int32
+        var parser: HTTPMessageParser
+        var out: [UInt8] = []
+        var outOff = 0
+        var lastActivity: Double
+        var busy = false
+        var closeAfterWrite = false
+        var readClosed = false
+        var wantWrite = false
+        init(id: UInt64, fd: Int32, parser: HTTPMessageParser, now: Double) {
+            self.id = id; self.fd = fd; self.parser = parser; self.lastActivity = now
+        }
+        var pending: Int { out.count - outOff }
+    }
+    private var conns: [UInt64: Conn] = [:]
+    private var nextId: UInt64 = 2
+
+    private let qLock = NSLock()
+    private var completions: [(UInt64, HTTPResponse, Bool)] = []
+    private var stopRequested = false
+    private let stopped = DispatchSemaphore(value: 0)
+    private var running = false
+
+    /// Counters for tests and diagnostics.
+    public struct Stats: Sendable { public var accepted = 0, rejected = 0, idleDropped = 0, requests = 0, open = 0 }
+    private var _stats = Stats()
+    public var stats: Stats { qLock.lock(); defer { qLock.unlock() }; return _stats }
+
+    public init(port: Int, handler: ControlRequestHandler, idleTimeout: Double = 10, maxConnections: Int = 1024,
+                maxHeaderBytes: Int = 16 * 1024, maxBodyBytes: Int = 1 << 20) {
+        self.requestedPort = port
+        self.handler = handler
+        self.idleTimeout = idleTimeout
+        self.maxConnections = maxConnections
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxBodyBytes = maxBodyBytes
+    }
+
+    /// Binds 127.0.0.1:port; returns the port actually used. Throws `listenFailed`
+    /// (EADDRINUSE is reported by the caller as a busy port).
+    @discardableResult
+    public func bind() throws -> Int {
+        let fd = cposix_listen_loopback(Int32(requestedPort), 1024)
+        if fd < 0 {
+            throw ControlServerError.bindFailed(port: requestedPort, errno: -fd)
+        }
+        listenFd = fd
+        port = Int(cposix_local_port(fd))
+        return port
+    }
+
+    /// Starts the loop thread (after `bind`).
+    public func start() throws {
+        if listenFd < 0 { try bind() }
+        epfd = cposix_epoll_create()
+        wakeFd = cposix_eventfd()
+        guard epfd >= 0, wakeFd >= 0 else { throw ControlServerError.setupFailed(errnoString()) }
+        _ = cposix_epoll_ctl(epfd, 0, listenFd, 1, 0)
+        _ = cposix_epoll_ctl(epfd, 0, wakeFd, 1, 1)
+        running = true
+        let t = Thread { [self] in self.loop() }
+        t.name = "happy-control-server"
+        t.stackSize = 1 << 20
+        t.start()
+    }
+
+    /// Stops accepting, flushes pending responses (≤ 1 s), closes everything. Waits ≤ `timeout`.
+    public func stop(timeout: Double = 2) {
+        qLock.lock()
+        let wasRunning = running
+        stopRequested = true
+        qLock.unlock()
+        guard wasRunning else {
+            if listenFd >= 0 { close(listenFd); listenFd = -1 }
+            return
+        }
+        _ = cposix_eventfd_signal(wakeFd)
+        _ = stopped.wait(timeout: .now() + timeout)
+    }
+
+    private func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    private func loop() {
+        var datas = [UInt64](repeating: 0, count: 256)
+        var evs = [Int32](repeating: 0, count: 256)
+        var lastSweep = now()
+        var stopDeadline: Double?
+        while true {
+            qLock.lock()
+            let stopping = stopRequested
+            qLock.unlock()
+            if stopping && stopDeadline == nil {
+                stopDeadline = now() + 1
+                if listenFd >= 0 {
+                    _ = cposix_epoll_ctl(epfd, 2, listenFd, 0, 0)
+                    close(listenFd)
+                    listenFd = -1
+                }
+            }
+            if let d = stopDeadline {
+                if now() > d || conns.values.allSatisfy({ $0.pending == 0 }) { break }
+            }
+            let n = cposix_epoll_wait(epfd, &datas, &evs, 256, stopDeadline != nil ? 20 : (conns.isEmpty ? 2000 : 250))
+            if n > 0 {
+                for i in 0..<Int(n) {
+                    let d = datas[i]
+                    if d == 0 { acceptAll() } else if d == 1 { _ = cposix_eventfd_drain(wakeFd); drainCompletions() } else if let c = conns[d] {
+                        let e = evs[i]
+                        if e & 1 != 0 || e & 4 != 0 { readFrom(c) }
+                        if let c = conns[d], e & 2 != 0 { flush(c, resume: true) }
+                    }
+                }
+            }
+            drainCompletions()
+            let t = now()
+            if t - lastSweep >= 0.25 {
+                lastSweep = t
+                sweepIdle(t)
+            }
+        }
+        for c in conns.values { closeConn(c) }
+        if listenFd >= 0 { close(listenFd); listenFd = -1 }
+        close(wakeFd)
+        close(epfd)
+        qLock.lock(); running = false; qLock.unlock()
+        stopped.signal()
+    }
+
+    private func acceptAll() {
+        while true {
+            let fd = cposix_accept4_nonblock(listenFd)
+            if fd < 0 { return }  // EAGAIN or error: try again on the next readiness
+            if conns.count >= maxConnections {
+                close(fd)
+                qLock.lock(); _stats.rejected += 1; qLock.unlock()
+                continue
+            }
+            let id = nextId
+            nextId += 1
+            let c = Conn(id: id, fd: fd, parser: HTTPMessageParser(kind: .request, maxHeaderBytes: maxHeaderBytes, maxBodyBytes: maxBodyBytes), now: now())
+            conns[id] = c
+            _ = cposix_epoll_ctl(epfd, 0, fd, 1, id)
+            qLock.lock(); _stats.accepted += 1; _stats.open = conns.count; qLock.unlock()
+        }
+    }
+
+    private func readFrom(_ c: Conn) {
+        var buf = [UInt8](repeating: 0, count: 16 * 1024)
+        var rounds = 0
+        while rounds < 8 && !c.readClosed {
+            rounds += 1
+            let n = buf.withUnsafeMutableBytes { read(c.fd, $0.baseAddress!, $0.count) }
+            if n > 0 {
+                c.lastActivity = now()
+                if !c.closeAfterWrite {
+                    buf.withUnsafeBytes { c.parser.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                }
+                if c.parser.bufferedByteCount > maxHeaderBytes + maxBodyBytes + 64 * 1024 {
+                    // Far more than one request can need: an abusive client.
+                    closeConn(c)
+                    return
+                }
+                continue
+            }
+            if n == 0 { c.readClosed = true; break }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { break }
+            c.readClosed = true
+            break
+        }
+        if c.readClosed {
+            // Peer half-closed: answer what it sent, then close.
+            _ = cposix_epoll_ctl(epfd, 1, c.fd, c.wantWrite ? 2 : 0, c.id)
+            processBuffered(c)
+            if conns[c.id] != nil && !c.busy && c.pending == 0 { closeConn(c) }
+            return
+        }
+        processBuffered(c)
+    }
+
+    /// Parses and dispatches buffered requests while the connection is free.
+    private func processBuffered(_ c: Conn) {
+        while conns[c.id] != nil && !c.busy && !c.closeAfterWrite && c.pending < (1 << 20) {
+            let req: HTTPRequest?
+            do {
+                req = try c.parser.nextRequest()
+            } catch let e as HTTPParseError {
+                let head = try? c.parser.peekHead()
+                let resp = handler.parseErrorResponse(e, head: head)
+                enqueue(c, resp, keepAlive: false)
+                shutdown(c.fd, Int32(SHUT_RD))
+                return
+            } catch {
+                enqueue(c, HTTPResponse(status: 400), keepAlive: false)
+                return
+            }
+            guard let req else { return }
+            qLock.lock(); _stats.requests += 1; qLock.unlock()
+            let keep = req.keepAlive
+            if let r = handler.immediate(req) {
+                enqueue(c, r, keepAlive: keep)
+                continue
+            }
+            c.busy = true
+            let id = c.id
+            let h = handler
+            Task { [weak self] in
+                let r = await h.handle(req)
+                self?.complete(id, r, keepAlive: keep)
+            }
+        }
+    }
+
+    private func complete(_ id: UInt64, _ r: HTTPResponse, keepAlive: Bool) {
+        qLock.lock()
+        completions.append((id, r, keepAlive))
+        qLock.unlock()
+        _ = cposix_eventfd_signal(wakeFd)
+    }
+
+    private func drainCompletions() {
+        qLock.lock()
+        let items = completions
+        completions.removeAll()
+        qLock.unlock()
+        for (id, r, keep) in items {
+            guard let c = conns[id] else { continue }
+            c.busy = false
+            enqueue(c, r, keepAlive: keep)
+            if conns[id] != nil { processBuffered(c) }
+            if conns[id] != nil && c.readClosed && !c.busy && c.pending == 0 { closeConn(c) }
+        }
+    }
+
+    private func enqueue(_ c: Conn, _ r: HTTPResponse, keepAlive: Bool) {
+        var resp = r
+        let keep = keepAlive && !c.readClosed
+        resp.headers.set("Connection", keep ? "keep-alive" : "close")
+        if !keep { c.closeAfterWrite = true }
+        if c.outOff > 0 && c.outOff == c.out.count { c.out.removeAll(keepingCapacity: true); c.outOff = 0 }
+        c.out.append(contentsOf: resp.serialized())
+        flush(c, resume: false)
+    }
+
+    private func flush(_ c: Conn, resume: Bool) {
+        while c.pending > 0 {
+            let n = c.out.withUnsafeBytes { send(c.fd, $0.baseAddress! + c.outOff, c.pending, Int32(MSG_NOSIGNAL)) }
+            if n > 0 { c.outOff += n; c.lastActivity = now(); continue }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if !c.wantWrite {
+                    c.wantWrite = true
+                    _ = cposix_epoll_ctl(epfd, 1, c.fd, c.readClosed ? 2 : 3, c.id)
+                }
+                return
+            }
+            closeConn(c)
+            return
+        }
+        c.out.removeAll(keepingCapacity: c.out.capacity <= 64 * 1024)
+        c.outOff = 0
+        if c.wantWrite {
+            c.wantWrite = false
+            _ = cposix_epoll_ctl(epfd, 1, c.fd, c.readClosed ? 0 : 1, c.id)
+        }
+        if c.closeAfterWrite && !c.busy { closeConn(c); return }
+        if resume && !c.busy { processBuffered(c) }
+    }
+
+    private func sweepIdle(_ t: Double) {
+        for c in Array(conns.values) where !c.busy && t - c.lastActivity > idleTimeout {
+            closeConn(c)
+            qLock.lock(); _stats.idleDropped += 1; qLock.unlock()
+        }
+    }
+
+    private func closeConn(_ c: Conn) {
+        guard conns.removeValue(forKey: c.id) != nil else { return }
+        _ = cposix_epoll_ctl(epfd, 2, c.fd, 0, 0)
+        close(c.fd)
+        qLock.lock(); _stats.open = conns.count; qLock.unlock()
+    }
+}
+
+public enum ControlServerError: Error, Equatable {
+    case bindFailed(port: Int, errno: Int32)
+    case setupFailed(String)
+}

@@ -1,0 +1,195 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import HappyCore
+import HappyCrypto
+import HappyNet
+import HappyConfig
+
+/// Parsing of a secret given on stdin (`auth login --secret-stdin`).
+public enum SecretInput {
+    /// base64, base64url (padding optional) or the app's backup-key text (RFC 4648
+    /// base32, groups of five, case/spaces/dashes forgiven) → exactly 32 bytes.
+    public static func parse(_ text: String) throws -> [UInt8] {
+        let t = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !t.isEmpty else { throw APIError.invalidSecret(reason: "nothing was read from stdin") }
+        // base64 / base64url: 32 bytes → 43 chars (+ optional "=").
+        let b64chars = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=")
+        if t.unicodeScalars.allSatisfy({ b64chars.contains($0) }), let bytes = decodeB64(t) {
+            if bytes.count == 32 { return bytes }
+            // A base32 backup key without dashes is also valid base64 text; fall through.
+            if !looksLikeBackupKey(t) { throw APIError.invalidSecret(reason: "decodes to \(bytes.count) bytes, expected 32") }
+        }
+        if looksLikeBackupKey(t) {
+            if let bytes = base32Decode(t), bytes.count == 32 { return bytes }
+            if let bytes = APICrypto.backupKeyDecode(t), bytes.count == 32 { return bytes }
+            throw APIError.invalidSecret(reason: "the backup key does not decode to 32 bytes")
+        }
+        throw APIError.invalidSecret(reason: "not base64, base64url or a backup key")
+    }
+
+    static func looksLikeBackupKey(_ t: String) -> Bool {
+        let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz234567- \t\n\r")
+        return t.unicodeScalars.allSatisfy { allowed.contains($0) }
+    }
+
+    /// RFC 4648 base32 (no padding), ignoring case, spaces and dashes.
+    static func base32Decode(_ t: String) -> [UInt8]? {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".utf8)
+        var out = [UInt8]()
+        var acc = 0, bits = 0
+        for c in t.uppercased().utf8 {
+            if c == UInt8(ascii: "-") || c == UInt8(ascii: " ") || c == 9 || c == 10 || c == 13 || c == UInt8(ascii: "=") { continue }
+            guard let v = alphabet.firstIndex(of: c) else { return nil }
+            acc = (acc << 5) | v
+            bits += 5
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8((acc >> bits) & 0xFF))
+            }
+            acc &= (1 << bits) - 1
+        }
+        return out
+    }
+}
+
+/// Terminal authentication (protocol sheet §1.3), without any I/O of its own.
+public struct TerminalAuth: Sendable {
+    public let api: HappyServerAPI
+    public let webappUrl: String
+    /// Ephemeral X25519 secret: 32 random bytes used directly as the scalar.
+    let secret: [UInt8]
+    public let publicKey: [UInt8]
+
+    public init(api: HappyServerAPI, webappUrl: String) {
+        self.api = api
+        var w = webappUrl
+        while w.hasSuffix("/") { w.removeLast() }
+        self.webappUrl = w
+        secret = APICrypto.random(32)
+        publicKey = APICrypto.x25519PublicKey(secret: secret)
+    }
+
+    public var mobileLink: String { "happy://terminal?" + b64url(publicKey) }
+    public var webLink: String { webappUrl + "/terminal/connect#key=" + b64url(publicKey) }
+
+    /// One `POST /v1/auth/request`.
+    public func poll() async throws -> TerminalAuthState {
+        try await api.authRequest(publicKey: publicKey, supportsV2: true)
+    }
+
+    /// Decrypts an authorized answer: v1 → legacy, v2 → dataKey with a fresh random machineKey.
+    public func credentials(token: String, response: [UInt8]) throws -> Credentials {
+        guard let p = APICrypto.openTerminalResponse(response, secret: secret) else {
+            throw APIError.authResponseUndecryptable
+        }
+        switch p {
+        case .legacy(let s): return .legacy(secret: s, token: token)
+        case .dataKey(let pk): return .dataKey(publicKey: pk, machineKey: APICrypto.random(32), token: token)
+        }
+    }
+
+    /// Polls every `interval` seconds until authorized. `tick` is called before each
+    /// wait (for the waiting indicator); cancellation (Task) stops it.
+    public func waitForApproval(interval: Double = 1, tick: @Sendable (Int) -> Void = { _ in }) async throws -> Credentials {
+        var n = 0
+        while true {
+            try Task.checkCancellation()
+            switch try await poll() {
+            case .authorized(let token, let response):
+                return try credentials(token: token, response: response)
+            case .requested:
+                tick(n)
+                n += 1
+                try await Task.sleep(nanoseconds: UInt64(interval * 1e9))
+            }
+        }
+    }
+}
+
+/// Challenge login with an existing account secret (`POST /v1/auth`).
+public enum SecretLogin {
+    public static func login(api: HappyServerAPI, secret: [UInt8]) async throws -> Credentials {
+        guard secret.count == 32 else { throw APIError.invalidSecret(reason: "expected 32 bytes") }
+        let pub = APICrypto.ed25519PublicKey(seed: secret)
+        let challenge = APICrypto.random(32)
+        let sig = APICrypto.ed25519Sign(challenge, seed: secret)
+        let token = try await api.authChallenge(publicKey: pub, challenge: challenge, signature: sig)
+        return .legacy(secret: secret, token: token)
+    }
+}
+
+/// `happy auth status` report (SPEC §3.1).
+public struct AuthStatusReport: Sendable, Equatable {
+    public var authenticated: Bool
+    public var encryption: CredentialVariant?
+    public var serverUrl: String
+    public var machineId: String?
+    public var tokenAccepted: Bool?
+    /// Notes for stderr (unreadable files, unreachable server).
+    public var warnings: [String] = []
+
+    public var json: JSON {
+        [
+            "authenticated": .bool(authenticated), "encryption": .optional(encryption?.rawValue),
+            "serverUrl": .string(serverUrl), "machineId": .optional(machineId),
+            "tokenAccepted": .optional(tokenAccepted),
+        ]
+    }
+
+    /// 0 when authenticated with a token accepted or unchecked; 1 otherwise.
+    public var exitCode: Int32 { authenticated && tokenAccepted != false ? 0 : 1 }
+
+    public static func gather(home: HomeLayout, serverUrl: String, transport: any HTTPTransport,
+                              offline: Bool) async -> AuthStatusReport {
+        let store = CredentialsStore(home: home)
+        var warnings = [String]()
+        let loaded = store.load()
+        if case .invalid(let r) = loaded { warnings.append("\(store.path) is not usable (\(r)): treated as not authenticated") }
+        let creds = loaded.credentials
+        var machineId: String?
+        do { machineId = try MachineIdentity.read(home: home) } catch {
+            warnings.append((error as? HappyError)?.what ?? "\(error)")
+        }
+        var accepted: Bool?
+        if let creds, !offline {
+            let api = HappyServerAPI(serverUrl: serverUrl, transport: transport, token: creds.token)
+            accepted = await api.checkToken()
+            if accepted == nil { warnings.append("could not check the token with \(api.serverUrl)") }
+        }
+        var s = serverUrl
+        while s.hasSuffix("/") { s.removeLast() }
+        return AuthStatusReport(authenticated: creds != nil, encryption: creds?.variant, serverUrl: s,
+                                machineId: machineId, tokenAccepted: accepted, warnings: warnings)
+    }
+
+    public var humanText: String {
+        var lines = [String]()
+        func row(_ k: String, _ v: String) { lines.append(k.padding(toLength: 15, withPad: " ", startingAt: 0) + v) }
+        row("Authenticated", authenticated ? "yes" : "no")
+        row("Encryption", encryption?.rawValue ?? "-")
+        row("Server", serverUrl)
+        row("Machine ID", machineId ?? "-")
+        let tok: String
+        switch tokenAccepted {
+        case .some(true): tok = "accepted"
+        case .some(false): tok = "rejected — run `happy auth login`"
+        case .none: tok = authenticated ? "not checked" : "-"
+        }
+        row("Token", tok)
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// `auth logout`: stop the daemon, delete access.key, drop machineId.
+public enum Logout {
+    public struct Result: Sendable { public var stoppedDaemonPid: Int32?; public var removedCredentials: Bool }
+
+    public static func run(home: HomeLayout, stopDaemon: () -> Int32? ) throws -> Result {
+        let pid = stopDaemon()
+        let removed = try CredentialsStore(home: home).delete()
+        try MachineIdentity.remove(home: home)
+        return Result(stoppedDaemonPid: pid, removedCredentials: removed)
+    }
+}

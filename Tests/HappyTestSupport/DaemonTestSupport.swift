@@ -1,0 +1,140 @@
+import Foundation
+import CPosix
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import HappyCore
+@testable import HappyCrypto
+@testable import HappyNet
+@testable import HappyRealtime
+@testable import HappyConfig
+@testable import HappyServerAPI
+@testable import HappySessions
+@testable import HappySync
+@testable import HappyDaemon
+
+/// In-memory SessionService for daemon tests.
+actor FakeSessions: SessionService {
+    var records: [String: SessionRecord] = [:]
+    var limit = 3
+    var started = false
+    var shutdownCalls: [Bool] = []
+    var pruneCalls = 0
+    var sent: [(String, String)] = []
+    var spawnDelay: Double = 0
+    var nextId = 1
+
+    func start() async { started = true }
+    func setSpawnDelay(_ d: Double) { spawnDelay = d }
+
+    func spawn(_ request: SpawnRequest) async throws -> SessionRecord {
+        if spawnDelay > 0 { try? await Task.sleep(nanoseconds: UInt64(spawnDelay * 1e9)) }
+        if request.environmentVariables.values.contains(where: { $0.contains("${NOPE}") }) {
+            throw SessionError.unresolvedVariable("NOPE")
+        }
+        if !FileIO.isDirectory(request.directory) {
+            guard request.createDirectory else { throw SessionError.directoryMissing(request.directory) }
+            try FileIO.ensureDirectory(request.directory, mode: 0o755)
+        }
+        if records.values.filter({ $0.status.isLive }).count >= limit { throw SessionError.limitReached(limit) }
+        let id = "s\(nextId)"
+        nextId += 1
+        let r = SessionRecord(id: id, pid: 4242, directory: request.directory, status: .running, startedBy: request.startedBy,
+                              startedAt: ISOTime.nowMs(), stdoutPath: "/tmp/\(id)/stdout.jsonl", stderrPath: "/tmp/\(id)/stderr.log")
+        records[id] = r
+        return r
+    }
+    func list(includeFinished: Bool) async -> [SessionRecord] {
+        records.values.filter { includeFinished || $0.status.isLive }.sorted { $0.id < $1.id }
+    }
+    func get(_ id: String) async -> SessionRecord? { records[id] }
+    func stop(_ id: String, reason: StopReason) async throws -> SessionRecord {
+        guard var r = records[id] else { throw SessionError.notFound(id) }
+        guard r.status.isLive else { throw SessionError.notRunning(id) }
+        r.status = .stopped
+        r.stopReason = reason
+        r.endedAt = ISOTime.nowMs()
+        records[id] = r
+        return r
+    }
+    func send(_ id: String, text: String) async throws {
+        guard let r = records[id] else { throw SessionError.notFound(id) }
+        guard r.status.isLive else { throw SessionError.notRunning(id) }
+        sent.append((id, text))
+    }
+    func shutdown(keepSessions: Bool) async {
+        shutdownCalls.append(keepSessions)
+        if !keepSessions {
+            for (k, var r) in records where r.status.isLive {
+                r.status = .stopped; r.stopReason = .daemonShutdown; records[k] = r
+            }
+        }
+    }
+    func prune() async { pruneCalls += 1 }
+    func liveCount() async -> Int { records.values.filter { $0.status.isLive }.count }
+}
+
+/// A fresh temporary home folder.
+func makeTempHome(_ tag: String = "d") -> String {
+    let p = "/tmp/happy-test-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    try! FileIO.ensureDirectory(p)
+    return p
+}
+
+func removeTree(_ p: String) { try? FileManagerShim.removeTree(p) }
+
+/// Raw exchange over one TCP connection: sends `bytes`, reads one response (or until close).
+func rawExchange(port: Int, _ bytes: [UInt8], timeout: Double = 3) -> HTTPResponse? {
+    let fd = cposix_connect_loopback(Int32(port), Int32(timeout * 1000))
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+    return readResponse(fd)
+}
+
+func readResponse(_ fd: Int32) -> HTTPResponse? {
+    var parser = HTTPMessageParser(kind: .response, maxHeaderBytes: 64 * 1024, maxBodyBytes: 8 << 20)
+    var buf = [UInt8](repeating: 0, count: 16 * 1024)
+    while true {
+        if let r = try? parser.nextResponse() { return r }
+        let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+        if n <= 0 { return try? parser.nextResponse(eof: true) }
+        buf.withUnsafeBytes { parser.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+    }
+}
+
+/// A process whose command line looks like a happy daemon (`sh -c 'sleep N' happy daemon start-sync`).
+func spawnFakeDaemonProcess(seconds: Int = 30) -> Int32 {
+    spawnProcess(["/bin/sh", "-c", "sleep \(seconds)", "happy", "daemon", "start-sync"])
+}
+
+func spawnProcess(_ args: [String]) -> Int32 {
+    var pid: pid_t = 0
+    var cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+    defer { for p in cargs { free(p) } }
+    let r = posix_spawn(&pid, args[0], nil, nil, &cargs, environ)
+    return r == 0 ? pid : -1
+}
+
+func killAndReap(_ pid: Int32) {
+    guard pid > 0 else { return }
+    kill(pid, SIGKILL)
+    var st: Int32 = 0
+    waitpid(pid, &st, 0)
+}
+
+func monoNow() -> Double { ControlClient.mono() }
+
+/// Runs blocking work (sockets, the synchronous control client) on its own thread, so a
+/// test never starves the cooperative pool that the daemon's route handlers need.
+func off<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { c in
+        Thread.detachNewThread { c.resume(with: Result { try body() }) }
+    }
+}
+
+func off<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { c in
+        Thread.detachNewThread { c.resume(returning: body()) }
+    }
+}
