@@ -1,6 +1,7 @@
 """python -m happy_emulator [--port 0] ...: prints the port on the first stdout line."""
 import argparse
 import asyncio
+import os
 import signal
 import ssl
 import sys
@@ -51,7 +52,15 @@ async def serve(config: Config):
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await runner.cleanup()
+    # Save the state and leave at once: a graceful aiohttp shutdown waits for open
+    # WebSocket connections (a connected client kept SIGTERM from ever finishing), and
+    # Socket.IO clients should see a dropped transport (they reconnect), as when the
+    # real server's process goes away, not a server-side disconnect.
+    persist = ctx.extra.get("persist")
+    if persist is not None:
+        persist()
+    sys.stdout.flush()
+    os._exit(0)
 
 
 def main(argv=None):

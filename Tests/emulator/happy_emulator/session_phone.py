@@ -95,7 +95,8 @@ class SessionPhone:
         self._run(self.sio.emit(event, data))
 
     def close(self) -> None:
-        if self.sio is not None:
+        """Disconnects and stops the loop thread; a second call does nothing."""
+        if self.sio is not None and self.loop is not None:
             try:
                 self._run(self.sio.disconnect(), 5)
             except Exception:
