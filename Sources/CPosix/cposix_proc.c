@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <sys/prctl.h>
 #include "cposix_proc.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -120,3 +121,7 @@ pid_t cposix_reap_blocking(pid_t pid, int *code) {
 }
 
 int cposix_mkfifo(const char *path, mode_t mode) { return mkfifo(path, mode); }
+
+int cposix_set_thread_name(const char *name) {
+    return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
+}

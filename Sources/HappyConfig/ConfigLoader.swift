@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import HappyCore
 
 /// Where one resolved setting came from (`profile show`).
@@ -63,7 +66,7 @@ public struct ConfigLoader: Sendable {
 
     public init(env: [String: String] = ProcessInfo.processInfo.environment, cwd: String? = nil) {
         self.env = env
-        self.cwd = cwd ?? FileManager.default.currentDirectoryPath
+        self.cwd = cwd ?? Paths.currentDirectory()
     }
 
     public var locator: ProfileLocator { ProfileLocator(env: env) }
@@ -123,8 +126,8 @@ public struct ConfigLoader: Sendable {
         }
         cfg.serverUrl = trimSlash(cfg.serverUrl)
         cfg.webappUrl = trimSlash(cfg.webappUrl)
-        cfg.homeDir = absolutePath(expandTilde(cfg.homeDir, env: env))
-        cfg.claude.command = expandTilde(cfg.claude.command, env: env)
+        cfg.homeDir = Paths.absolute(cfg.homeDir, env: env, cwd: cwd)
+        cfg.claude.command = Paths.expandTilde(cfg.claude.command, env: env)
         return ResolvedConfig(config: cfg, sources: sources, profile: data)
     }
 
@@ -132,16 +135,6 @@ public struct ConfigLoader: Sendable {
         var s = s
         while s.hasSuffix("/") && s.count > 1 { s.removeLast() }
         return s
-    }
-
-    func absolutePath(_ p: String) -> String {
-        var path = p.hasPrefix("/") ? p : (cwd == "/" ? "/" + p : cwd + "/" + p)
-        // Normalise `//`, `/./` and a trailing slash (but keep `..` as written).
-        while path.contains("//") { path = path.replacingOccurrences(of: "//", with: "/") }
-        while path.contains("/./") { path = path.replacingOccurrences(of: "/./", with: "/") }
-        if path.hasSuffix("/.") { path.removeLast(2) }
-        if path.count > 1 && path.hasSuffix("/") { path.removeLast() }
-        return path.isEmpty ? "/" : path
     }
 
     func checkURL(_ v: String, key: String, from: String, usage: Bool) throws {

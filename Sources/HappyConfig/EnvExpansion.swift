@@ -25,7 +25,7 @@ public func expandEnvReferences(_ value: String, env: [String: String]) throws -
         let body = String(value[value.index(after: next)..<close])
         var name = body
         var fallback: String?
-        if let r = body.range(of: ":-") {
+        if let r = body.firstRange(of: ":-") {
             name = String(body[..<r.lowerBound])
             fallback = String(body[r.upperBound...])
         }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -71,7 +71,7 @@ public enum ProfileSchema {
         func number() -> Double? {
             guard case .scalar(let s, true) = node.kind else { return nil }
             guard !s.isEmpty, s.allSatisfy({ "0123456789.+-eE_".contains($0) }) else { return nil }
-            guard let d = Double(s.replacingOccurrences(of: "_", with: "")), d.isFinite else { return nil }
+            guard let d = Double(s.replacing("_", with: "")), d.isFinite else { return nil }
             return d
         }
         switch type {
@@ -177,14 +177,14 @@ public struct ProfileLocator: Sendable {
 
     /// `$XDG_CONFIG_HOME/happy/profiles` (default `~/.config/happy/profiles`).
     public var xdgProfilesDir: String {
-        let xdg = env["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (userHome(env) + "/.config")
+        let xdg = env["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (Paths.userHome(env) + "/.config")
         return xdg + "/happy/profiles"
     }
 
     /// The folders searched, first match wins.
     public var searchDirs: [String] {
         var d: [String] = []
-        if let p = env["HAPPY_PROFILES_DIR"], !p.isEmpty { d.append(expandTilde(p, env: env)) }
+        if let p = env["HAPPY_PROFILES_DIR"], !p.isEmpty { d.append(Paths.expandTilde(p, env: env)) }
         d.append(xdgProfilesDir)
         return d
     }
@@ -237,17 +237,4 @@ public struct ProfileLocator: Sendable {
         }
         return try ProfileSchema.load(name: name, origin: origin, text: text)
     }
-}
-
-/// `~` and `~/x` → the user's home (from `HOME`, else the password database).
-public func expandTilde(_ path: String, env: [String: String]) -> String {
-    if path == "~" { return userHome(env) }
-    if path.hasPrefix("~/") { return userHome(env) + String(path.dropFirst(1)) }
-    return path
-}
-
-public func userHome(_ env: [String: String]) -> String {
-    if let h = env["HOME"], !h.isEmpty { return h.count > 1 && h.hasSuffix("/") ? String(h.dropLast()) : h }
-    if let pw = getpwuid(getuid()), let d = pw.pointee.pw_dir { return String(cString: d) }
-    return "/"
 }

@@ -1,4 +1,8 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
 
 /// Runs `body`, giving up waiting after `seconds` (the body keeps running detached).
 /// Bounds the steps of a shutdown that must finish whatever the server does.
@@ -17,7 +21,7 @@ public func withTimeLimit(seconds: Double, _ body: @escaping @Sendable () async 
 
 /// A flag that can be taken once, from any thread.
 public final class OnceFlag: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var taken = false
     public init() {}
     public func take() -> Bool {

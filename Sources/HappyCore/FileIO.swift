@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -36,8 +36,8 @@ public func errnoString(_ e: Int32 = errno) -> String { String(cString: strerror
 public enum FileIO {
     /// Writes `bytes` to `path` atomically with `mode` (default 0600).
     public static func atomicWrite(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        let base = (path as NSString).lastPathComponent
+        let dir = Paths.dirname(path)
+        let base = Paths.basename(path)
         var rnd = UInt64.random(in: 0...UInt64.max)
         let tmp = "\(dir.isEmpty ? "." : dir)/.\(base).tmp-\(getpid())-\(String(rnd, radix: 36))"
         rnd = 0
@@ -145,7 +145,7 @@ public enum FileIO {
             }
             return false
         }
-        let parent = (path as NSString).deletingLastPathComponent
+        let parent = Paths.dirname(path)
         if !parent.isEmpty && parent != path && parent != "/" {
             var pst = stat()
             if stat(parent, &pst) != 0 { try ensureDirectory(parent, mode: 0o755 & ~0o022 | mode) }
@@ -155,6 +155,16 @@ public enum FileIO {
         }
         _ = chmod(path, mode)
         return false
+    }
+
+    /// `mkdir -p` with mode 0777 minus the umask (a user's project folder, not ours).
+    public static func createDirectories(_ path: String) throws {
+        if isDirectory(path) { return }
+        let parent = Paths.dirname(path)
+        if !parent.isEmpty && parent != path && !isDirectory(parent) { try createDirectories(parent) }
+        if mkdir(path, 0o777) != 0 && !(errno == EEXIST && isDirectory(path)) {
+            throw FileIOError.cannotCreateDirectory(path: path, reason: errnoString())
+        }
     }
 
     public static func exists(_ path: String) -> Bool {

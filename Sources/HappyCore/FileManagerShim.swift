@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public enum FileManagerShim {
     public static func removeTree(_ path: String) throws {

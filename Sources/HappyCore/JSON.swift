@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A JSON value. Our own parser and serializer: exact control over number and
 /// boolean handling (Foundation's JSONSerialization blurs them on Linux), bounded

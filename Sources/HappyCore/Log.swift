@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public enum LogLevel: String, Sendable, Comparable {
     case debug = "DEBUG", info = "INFO", warn = "WARN", error = "ERROR"
@@ -16,7 +19,7 @@ public protocol LogSink: Sendable {
 }
 
 public final class Log: @unchecked Sendable {
-    private static let lock = NSLock()
+    private static let lock = Lock()
     nonisolated(unsafe) private static var _sink: LogSink?
     nonisolated(unsafe) private static var _minLevel: LogLevel = .info
 
@@ -42,7 +45,7 @@ public final class Log: @unchecked Sendable {
 
     /// `2026-11-24T10:15:02.123Z LEVEL [component] message`
     public static func formatLine(date: Date = Date(), level: LogLevel, component: String, message: String) -> String {
-        "\(ISOTime.string(date)) \(level.rawValue) [\(component)] \(message)"
+        "\(ISOTime.string(epochMs: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)))) \(level.rawValue) [\(component)] \(message)"
     }
 }
 
@@ -51,38 +54,6 @@ public struct StderrLogSink: LogSink {
     public init() {}
     public func write(level: LogLevel, component: String, message: String) {
         let line = Log.formatLine(level: level, component: component, message: message) + "\n"
-        FileHandle.standardError.write(Data(line.utf8))
-    }
-}
-
-/// ISO-8601 UTC with milliseconds, without Foundation's formatter cost.
-public enum ISOTime {
-    public static func string(_ date: Date) -> String {
-        let ms = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
-        return string(epochMs: ms)
-    }
-
-    public static func string(epochMs: Int64) -> String {
-        var t = time_t(epochMs / 1000)
-        var msPart = Int(epochMs % 1000)
-        if msPart < 0 { msPart += 1000; t -= 1 }
-        var tmv = tm()
-        gmtime_r(&t, &tmv)
-        func p(_ v: Int32, _ w: Int) -> String {
-            let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s
-        }
-        return "\(p(tmv.tm_year + 1900, 4))-\(p(tmv.tm_mon + 1, 2))-\(p(tmv.tm_mday, 2))T\(p(tmv.tm_hour, 2)):\(p(tmv.tm_min, 2)):\(p(tmv.tm_sec, 2)).\(p(Int32(msPart), 3))Z"
-    }
-
-    public static func nowMs() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
-
-    /// Parses `YYYY-MM-DDTHH:MM:SS(.sss)Z`; nil otherwise.
-    public static func parse(_ s: String) -> Int64? {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: s) { return Int64((d.timeIntervalSince1970 * 1000).rounded()) }
-        f.formatOptions = [.withInternetDateTime]
-        if let d = f.date(from: s) { return Int64((d.timeIntervalSince1970 * 1000).rounded()) }
-        return nil
+        StandardStreams.write(2, line)
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import CPosix
 #if canImport(Glibc)
 import Glibc
@@ -36,7 +36,7 @@ public enum ProcessProbe {
     public static func looksLikeHappyDaemon(_ args: [String]) -> Bool {
         guard args.contains("daemon") else { return false }
         if args.contains("start-sync") { return true }
-        return args.contains { ($0 as NSString).lastPathComponent.contains("happy") }
+        return args.contains { Paths.basename($0).contains("happy") }
     }
 
     /// The pid is a live happy daemon, with the recorded start time when one is known.

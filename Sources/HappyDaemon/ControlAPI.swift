@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,7 +28,7 @@ public final class ControlAPI: ControlRequestHandler, @unchecked Sendable {
     public let pid: Int32
     public let startedAtMs: Int64
     private let startedMono: Double
-    private let lock = NSLock()
+    private let lock = Lock()
     private var _port = 0
     private var _hosts: Set<String> = []
     private let statusInfo: @Sendable () async -> DaemonStatusInfo
@@ -44,7 +44,7 @@ public final class ControlAPI: ControlRequestHandler, @unchecked Sendable {
         self.serverUrl = serverUrl
         self.pid = pid
         self.startedAtMs = startedAtMs
-        self.startedMono = Self.mono()
+        self.startedMono = MonotonicClock.now()
         self.statusInfo = statusInfo
         self.onStop = onStop
     }
@@ -60,13 +60,7 @@ public final class ControlAPI: ControlRequestHandler, @unchecked Sendable {
         }
     }
 
-    static func mono() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-
-    public var uptimeMs: Int64 { Int64((Self.mono() - startedMono) * 1000) }
+    public var uptimeMs: Int64 { Int64((MonotonicClock.now() - startedMono) * 1000) }
 
     // MARK: responses
 

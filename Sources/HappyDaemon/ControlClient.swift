@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import CPosix
 #if canImport(Glibc)
 import Glibc
@@ -55,7 +55,7 @@ public struct ControlClient: Sendable {
 
     public func request(_ method: String, _ target: String, body: JSON? = nil, timeout: Double? = nil) throws -> ControlResponse {
         let t = timeout ?? self.timeout
-        let deadline = Self.mono() + t
+        let deadline = MonotonicClock.now() + t
         let fd = cposix_connect_loopback(Int32(port), Int32(max(1, t * 1000)))
         if fd < 0 { throw -fd == ETIMEDOUT ? ControlClientError.timeout : ControlClientError.connect(-fd) }
         defer { close(fd) }
@@ -84,7 +84,7 @@ public struct ControlClient: Sendable {
         var buf = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
             if let r = try? parser.nextResponse() { return Self.wrap(r) }
-            let remaining = deadline - Self.mono()
+            let remaining = deadline - MonotonicClock.now()
             if remaining <= 0 { throw ControlClientError.timeout }
             _ = cposix_set_timeouts(fd, Int32(max(1, remaining * 1000)))
             let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
@@ -106,12 +106,6 @@ public struct ControlClient: Sendable {
 
     static func wrap(_ r: HTTPResponse) -> ControlResponse {
         ControlResponse(status: r.status, json: r.body.isEmpty ? nil : try? JSON.parse(r.body))
-    }
-
-    static func mono() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
     // MARK: typed calls

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import CPosix
 #if canImport(Glibc)
 import Glibc
@@ -156,9 +156,9 @@ public enum DaemonControl {
         let args = [executable] + (globalArgs ?? childGlobalArgs(config)) + ["daemon", "start-sync"]
         let pid = spawnDetached(executable, args: args, stdioPath: home.daemonStdioLog)
         if pid < 0 { throw DaemonError.spawnFailed(errnoString(-pid)) }
-        let deadline = ControlClient.mono() + timeout
+        let deadline = MonotonicClock.now() + timeout
         var childExited = false
-        while ControlClient.mono() < deadline {
+        while MonotonicClock.now() < deadline {
             if !childExited {
                 var status: Int32 = 0
                 if waitpid(pid, &status, WNOHANG) == pid { childExited = true }
@@ -230,11 +230,11 @@ public enum DaemonControl {
     }
 
     public static func waitExit(_ pid: Int32, seconds: Double) -> Bool {
-        let deadline = ControlClient.mono() + seconds
+        let deadline = MonotonicClock.now() + seconds
         while ProcessProbe.isAlive(pid) {
             var st: Int32 = 0
             _ = waitpid(pid, &st, WNOHANG)  // reap when it is our child
-            if ControlClient.mono() >= deadline { return !ProcessProbe.isAlive(pid) }
+            if MonotonicClock.now() >= deadline { return !ProcessProbe.isAlive(pid) }
             usleep(20_000)
         }
         return true
@@ -250,7 +250,7 @@ public enum DaemonControl {
             case .running(let pid, let state):
                 last = (pid, state)
                 if let state {
-                    let start = ControlClient.mono()
+                    let start = MonotonicClock.now()
                     if let r = try? ControlClient(state: state, timeout: tryTimeout).request("GET", "/status"), r.status == 200, let j = r.json {
                         let startedAt = j["startedAt"]?.double.map { Int64($0) }
                         let fresh: DaemonStateFile? = { if case .ok(let s) = DaemonStateFile.read(home.daemonState) { return s }; return nil }()
@@ -259,7 +259,7 @@ public enum DaemonControl {
                                                   uptimeMs: startedAt.map { max(0, ISOTime.nowMs() - $0) }, removed: [], state: state)
                     }
                     // A fast failure (refused) still waits a little before the next try.
-                    let spent = ControlClient.mono() - start
+                    let spent = MonotonicClock.now() - start
                     if attempt < tries - 1 && spent < 0.2 { usleep(UInt32((0.2 - spent) * 1e6)) }
                 } else if attempt < tries - 1 {
                     usleep(UInt32(min(tryTimeout, 0.5) * 1e6))

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Dispatch
 import CPosix
 #if canImport(Glibc)
 import Glibc
@@ -40,7 +41,7 @@ public final class DaemonEngine: @unchecked Sendable {
     public let options: DaemonOptions
     private let serverLinkFactory: ServerLinkFactory?
 
-    private let lock = NSLock()
+    private let lock = Lock()
     private var server: ControlServer?
     private var api: ControlAPI?
     private var serverLink: ServerLink?
@@ -225,7 +226,7 @@ public final class DaemonEngine: @unchecked Sendable {
         }
         let updated: DaemonStateFile? = sync {
             guard var st = state, !shutdownStarted else { return nil }
-            st.lastHeartbeat = ISOTime.string(Date())
+            st.lastHeartbeat = ISOTime.now()
             state = st
             return st
         }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import CPosix
 #if canImport(Glibc)
 import Glibc
@@ -48,7 +48,7 @@ public enum DaemonLock {
     /// Returns the info written and whether a stale lock was reclaimed.
     @discardableResult
     public static func acquire(_ path: String, pid: Int32 = getpid()) throws -> (info: DaemonLockInfo, reclaimed: DaemonLockInfo?) {
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = Paths.dirname(path)
         let info = DaemonLockInfo(pid: pid, startTime: ProcessProbe.startTime(pid))
         let tmp = "\(path).tmp-\(pid)-\(UInt32.random(in: 0...UInt32.max))"
         try FileIO.atomicWrite(info.text, to: tmp)

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,7 +22,7 @@ public final class RotatingLogSink: LogSink, @unchecked Sendable {
     public let maxFiles: Int
     private let pid: Int32
     private let alsoStderr: Bool
-    private let lock = NSLock()
+    private let lock = Lock()
     private var fd: Int32 = -1
     private var size = 0
     private var _path = ""
@@ -105,8 +105,8 @@ public final class RotatingLogSink: LogSink, @unchecked Sendable {
         // One line per event: never let a message break the line format.
         var msg = message
         if msg.contains(where: { $0 == "\n" || $0 == "\r" }) {
-            msg = msg.replacingOccurrences(of: "\r\n", with: " ⏎ ").replacingOccurrences(of: "\n", with: " ⏎ ")
-                .replacingOccurrences(of: "\r", with: " ")
+            msg = msg.replacing("\r\n", with: " ⏎ ").replacing("\n", with: " ⏎ ")
+                .replacing("\r", with: " ")
         }
         let line = Log.formatLine(date: now(), level: level, component: component, message: msg) + "\n"
         let bytes = Array(line.utf8)

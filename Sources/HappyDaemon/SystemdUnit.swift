@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,7 +22,7 @@ public enum SystemdUnit {
         if let x = environment["XDG_CONFIG_HOME"], x.hasPrefix("/") {
             base = x
         } else {
-            base = (environment["HOME"] ?? NSHomeDirectory()) + "/.config"
+            base = Paths.userHome(environment) + "/.config"
         }
         return base + "/systemd/user/" + unitName(profile: profile)
     }
@@ -30,7 +30,7 @@ public enum SystemdUnit {
     /// A word for an ExecStart= line (quoted when needed).
     static func quote(_ s: String) -> String {
         if !s.isEmpty && s.allSatisfy({ $0.isLetter || $0.isNumber || "/._-+=:@,".contains($0) }) { return s }
-        return "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        return "\"" + s.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
     }
 
     /// The unit file. `environment`: extra `Environment=` lines (e.g. HAPPY_HOME_DIR when
@@ -75,7 +75,7 @@ public enum SystemdUnit {
     public static func install(executable: String, profile: String, environment: [String: String] = [:],
                                processEnvironment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
         let path = unitPath(profile: profile, environment: processEnvironment)
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = Paths.dirname(path)
         try FileIO.ensureDirectory(dir, mode: 0o755)
         try FileIO.atomicWrite(content(executable: executable, profile: profile, environment: environment), to: path, mode: 0o644)
         return path

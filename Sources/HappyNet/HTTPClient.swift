@@ -1,5 +1,8 @@
 import Dispatch
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import HappyCore
 
 /// HTTP/1.1 client over `NetConnection` (TCP, TLS, CONNECT proxy). Implements the

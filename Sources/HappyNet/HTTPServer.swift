@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Dispatch
 import CPosix
 #if canImport(Glibc)
 import Glibc
@@ -52,7 +53,7 @@ public final class ControlServer: @unchecked Sendable {
     private var conns: [UInt64: Conn] = [:]
     private var nextId: UInt64 = 2
 
-    private let qLock = NSLock()
+    private let qLock = Lock()
     private var completions: [(UInt64, HTTPResponse, Bool)] = []
     private var stopRequested = false
     private let stopped = DispatchSemaphore(value: 0)
@@ -95,10 +96,7 @@ public final class ControlServer: @unchecked Sendable {
         _ = cposix_epoll_ctl(epfd, 0, listenFd, 1, 0)
         _ = cposix_epoll_ctl(epfd, 0, wakeFd, 1, 1)
         running = true
-        let t = Thread { [self] in self.loop() }
-        t.name = "happy-control-server"
-        t.stackSize = 1 << 20
-        t.start()
+        OSThread.start(name: "happy-http-server") { [self] in self.loop() }
     }
 
     /// Stops accepting, flushes pending responses (≤ 1 s), closes everything. Waits ≤ `timeout`.
@@ -115,11 +113,7 @@ public final class ControlServer: @unchecked Sendable {
         _ = stopped.wait(timeout: .now() + timeout)
     }
 
-    private func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    private func now() -> Double { MonotonicClock.now() }
 
     private func loop() {
         var datas = [UInt64](repeating: 0, count: 256)

@@ -1,6 +1,9 @@
 import COpenSSL
 import CPosix
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import HappyCore
 
 /// Shared SSL_CTX per trust configuration (loading the trust store costs a few ms).
@@ -58,7 +61,7 @@ public final class NetConnection: @unchecked Sendable {
     public let proxy: ProxyEndpoint?
     let fd: Int32
     private var ssl: OpaquePointer?
-    private let sslLock = NSLock()
+    private let sslLock = Lock()
     private let closed = Locked(false)
     /// Bytes received before the TLS/upgrade layer took over (rarely non-empty).
     var pending: [UInt8] = []

@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import HappyCore
 
 /// Errors of the network stack (TCP, TLS, proxy, HTTP client, WebSocket). Messages

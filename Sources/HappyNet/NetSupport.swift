@@ -1,6 +1,9 @@
 import CPosix
 import Dispatch
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import HappyCore
 
 /// A point in monotonic time with the timeout it came from (for messages).
@@ -43,7 +46,7 @@ public struct NetURL: Sendable, Equatable {
     public var target: String
 
     public init(_ text: String) throws {
-        guard let sep = text.range(of: "://") else { throw NetError.invalidURL(text) }
+        guard let sep = text.firstRange(of: "://") else { throw NetError.invalidURL(text) }
         scheme = text[..<sep.lowerBound].lowercased()
         var rest = Substring(text[sep.upperBound...])
         let authEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
@@ -106,18 +109,15 @@ public struct NetURL: Sendable, Equatable {
 /// Runs blocking work on a fresh dedicated thread (never on the cooperative pool).
 public func runBlocking<T: Sendable>(_ name: String = "happy-io", _ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, Error>) in
-        let t = Thread {
+        OSThread.start(name: name) {
             do { cont.resume(returning: try body()) } catch { cont.resume(throwing: error) }
         }
-        t.name = name
-        t.stackSize = 1 << 20
-        t.start()
     }
 }
 
 /// A small lock-protected box.
 public final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var value: Value
     public init(_ v: Value) { value = v }
     public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
@@ -129,15 +129,12 @@ public final class Locked<Value>: @unchecked Sendable {
 
 /// One dedicated thread that runs submitted jobs in order (a connection's writer).
 public final class SerialIOThread: @unchecked Sendable {
-    private let cond = NSCondition()
+    private let cond = Condition()
     private var jobs: [@Sendable () -> Void] = []
     private var stopping = false
 
     public init(name: String) {
-        let t = Thread { [self] in self.loop() }
-        t.name = name
-        t.stackSize = 1 << 20
-        t.start()
+        OSThread.start(name: name) { [self] in self.loop() }
     }
 
     private func loop() {
@@ -172,12 +169,5 @@ public final class SerialIOThread: @unchecked Sendable {
         stopping = true
         cond.signal()
         cond.unlock()
-    }
-}
-
-enum NetRandom {
-    static func bytes(_ n: Int) -> [UInt8] {
-        var g = SystemRandomNumberGenerator()
-        return (0..<n).map { _ in UInt8.random(in: 0...255, using: &g) }
     }
 }

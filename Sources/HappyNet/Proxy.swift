@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import HappyCore
 
 /// An HTTP proxy reached with `CONNECT` (from `http://[user:pass@]host:port`).
@@ -30,7 +33,7 @@ public struct ProxyEndpoint: Sendable, Equatable {
     public var authorization: String? {
         guard let u = user else { return nil }
         let raw = "\(u):\(password ?? "")"
-        return "Basic " + Data(raw.utf8).base64EncodedString()
+        return "Basic " + Base64.encode(Array(raw.utf8))
     }
 }
 

@@ -1,5 +1,8 @@
 import COpenSSL
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import HappyCore
 
 /// RFC 6455 WebSocket client over `NetConnection` (TCP, TLS, CONNECT proxy).
@@ -35,7 +38,7 @@ public final class WebSocket: @unchecked Sendable {
     let conn: NetConnection
     public let options: Options
     public var url: NetURL { conn.url }
-    private let sendLock = NSLock()
+    private let sendLock = Lock()
     private let closeState = Locked<(sent: Bool, done: Bool)>((false, false))
     // Reader state (reader thread only).
     private var rbuf: [UInt8] = []
@@ -55,7 +58,7 @@ public final class WebSocket: @unchecked Sendable {
         var md = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var len: UInt32 = 0
         _ = input.withUnsafeBytes { EVP_Digest($0.baseAddress, $0.count, &md, &len, EVP_sha1(), nil) }
-        return Data(md[0..<Int(len)]).base64EncodedString()
+        return Base64.encode(Array(md[0..<Int(len)]))
     }
 
     /// Connects (proxy, TLS) and performs the opening handshake. `ws`/`wss` or `http`/`https` URLs.
@@ -65,7 +68,7 @@ public final class WebSocket: @unchecked Sendable {
         let deadline = Deadline.after(options.handshakeTimeout)
         let conn = try NetConnection.open(url: url, options: options.net, deadline: deadline)
         do {
-            let key = Data(NetRandom.bytes(16)).base64EncodedString()
+            let key = Base64.encode(SecureRandom.bytes(16))
             var h = options.headers
             h.set("Host", url.hostHeader)
             h.set("Upgrade", "websocket")
@@ -135,7 +138,7 @@ public final class WebSocket: @unchecked Sendable {
         if opcode < 8 && payload.count > options.maxMessageBytes {
             throw NetError.messageTooLarge(size: payload.count, limit: options.maxMessageBytes)
         }
-        let frame = WebSocket.encodeFrame(opcode: opcode, payload: payload, mask: NetRandom.bytes(4))
+        let frame = WebSocket.encodeFrame(opcode: opcode, payload: payload, mask: SecureRandom.bytes(4))
         sendLock.lock(); defer { sendLock.unlock() }
         if closeState.get.sent && opcode != 8 { throw NetError.webSocketClosed(code: 1006, reason: "closing") }
         try conn.write(frame, deadline: .after(options.writeTimeout))
@@ -153,7 +156,7 @@ public final class WebSocket: @unchecked Sendable {
         guard first else { return }
         var p: [UInt8] = [UInt8((code >> 8) & 0xFF), UInt8(code & 0xFF)]
         p.append(contentsOf: Array(reason.utf8).prefix(123))
-        let frame = WebSocket.encodeFrame(opcode: 8, payload: p, mask: NetRandom.bytes(4))
+        let frame = WebSocket.encodeFrame(opcode: 8, payload: p, mask: SecureRandom.bytes(4))
         sendLock.lock(); defer { sendLock.unlock() }
         try? conn.write(frame, deadline: .after(2))
     }
@@ -234,7 +237,7 @@ public final class WebSocket: @unchecked Sendable {
             switch opcode {
             case 9:
                 sendLock.lock()
-                let frame = WebSocket.encodeFrame(opcode: 10, payload: payload, mask: NetRandom.bytes(4))
+                let frame = WebSocket.encodeFrame(opcode: 10, payload: payload, mask: SecureRandom.bytes(4))
                 let closing = closeState.get.sent
                 if !closing { try? conn.write(frame, deadline: .after(options.writeTimeout)) }
                 sendLock.unlock()

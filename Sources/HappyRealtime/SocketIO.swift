@@ -1,4 +1,8 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
 import HappyCore
 import HappyNet
 
@@ -227,13 +231,10 @@ public final class SocketIOClient: @unchecked Sendable {
                 return nil
             }
             if let early { cont.resume(throwing: early); return }
-            let t = Thread { [self] in
+            OSThread.start(name: "happy-sio-reader") { [self] in
                 let reason = engine.run(onMessage: { self.handleMessage($0) })
                 self.finish(reason: reason)
             }
-            t.name = "happy-sio-reader"
-            t.stackSize = 1 << 20
-            t.start()
             writer.submit { [self] in
                 do { try engine.send("4" + connectPacket) } catch {
                     self.failConnect(.transport((error as? NetError) ?? .connectionLost(target: url, reason: "\(error)")))

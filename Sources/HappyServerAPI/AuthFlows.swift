@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,45 +12,26 @@ public enum SecretInput {
     /// base64, base64url (padding optional) or the app's backup-key text (RFC 4648
     /// base32, groups of five, case/spaces/dashes forgiven) → exactly 32 bytes.
     public static func parse(_ text: String) throws -> [UInt8] {
-        let t = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let t = text.trimmed
         guard !t.isEmpty else { throw APIError.invalidSecret(reason: "nothing was read from stdin") }
         // base64 / base64url: 32 bytes → 43 chars (+ optional "=").
-        let b64chars = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=")
-        if t.unicodeScalars.allSatisfy({ b64chars.contains($0) }), let bytes = decodeB64(t) {
+        if let bytes = Base64.decodeAny(t) {
             if bytes.count == 32 { return bytes }
             // A base32 backup key without dashes is also valid base64 text; fall through.
             if !looksLikeBackupKey(t) { throw APIError.invalidSecret(reason: "decodes to \(bytes.count) bytes, expected 32") }
         }
         if looksLikeBackupKey(t) {
-            if let bytes = base32Decode(t), bytes.count == 32 { return bytes }
-            if let bytes = APICrypto.backupKeyDecode(t), bytes.count == 32 { return bytes }
+            if let bytes = BackupKey.decode(t) { return bytes }
             throw APIError.invalidSecret(reason: "the backup key does not decode to 32 bytes")
         }
         throw APIError.invalidSecret(reason: "not base64, base64url or a backup key")
     }
 
+    /// Only base32 letters and digits, dashes and white space.
     static func looksLikeBackupKey(_ t: String) -> Bool {
-        let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz234567- \t\n\r")
-        return t.unicodeScalars.allSatisfy { allowed.contains($0) }
-    }
-
-    /// RFC 4648 base32 (no padding), ignoring case, spaces and dashes.
-    static func base32Decode(_ t: String) -> [UInt8]? {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".utf8)
-        var out = [UInt8]()
-        var acc = 0, bits = 0
-        for c in t.uppercased().utf8 {
-            if c == UInt8(ascii: "-") || c == UInt8(ascii: " ") || c == 9 || c == 10 || c == 13 || c == UInt8(ascii: "=") { continue }
-            guard let v = alphabet.firstIndex(of: c) else { return nil }
-            acc = (acc << 5) | v
-            bits += 5
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8((acc >> bits) & 0xFF))
-            }
-            acc &= (1 << bits) - 1
+        t.utf8.allSatisfy { c in
+            (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 50 && c <= 55) || c == 45 || c == 32 || c == 9 || c == 10 || c == 13
         }
-        return out
     }
 }
 
@@ -71,8 +52,8 @@ public struct TerminalAuth: Sendable {
         publicKey = APICrypto.x25519PublicKey(secret: secret)
     }
 
-    public var mobileLink: String { "happy://terminal?" + b64url(publicKey) }
-    public var webLink: String { webappUrl + "/terminal/connect#key=" + b64url(publicKey) }
+    public var mobileLink: String { "happy://terminal?" + Base64.encodeURL(publicKey) }
+    public var webLink: String { webappUrl + "/terminal/connect#key=" + Base64.encodeURL(publicKey) }
 
     /// One `POST /v1/auth/request`.
     public func poll() async throws -> TerminalAuthState {
@@ -166,7 +147,7 @@ public struct AuthStatusReport: Sendable, Equatable {
 
     public var humanText: String {
         var lines = [String]()
-        func row(_ k: String, _ v: String) { lines.append(k.padding(toLength: 15, withPad: " ", startingAt: 0) + v) }
+        func row(_ k: String, _ v: String) { lines.append(k.padded(to: 15) + v) }
         row("Authenticated", authenticated ? "yes" : "no")
         row("Encryption", encryption?.rawValue ?? "-")
         row("Server", serverUrl)

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -53,9 +53,9 @@ public enum Credentials: Sendable, Equatable {
     public var json: JSON {
         switch self {
         case .legacy(let s, let t):
-            return ["secret": .string(b64(s)), "token": .string(t)]
+            return ["secret": .string(Base64.encode(s)), "token": .string(t)]
         case .dataKey(let pk, let mk, let t):
-            return ["encryption": ["publicKey": .string(b64(pk)), "machineKey": .string(b64(mk))], "token": .string(t)]
+            return ["encryption": ["publicKey": .string(Base64.encode(pk)), "machineKey": .string(Base64.encode(mk))], "token": .string(t)]
         }
     }
 
@@ -65,12 +65,12 @@ public enum Credentials: Sendable, Equatable {
     public init?(json: JSON) {
         guard let token = json["token"]?.string, !token.isEmpty else { return nil }
         if let s = json["secret"], !s.isNull {
-            guard let str = s.string, let secret = decodeB64(str), secret.count == 32 else { return nil }
+            guard let str = s.string, let secret = Base64.decodeAny(str.trimmed), secret.count == 32 else { return nil }
             self = .legacy(secret: secret, token: token)
             return
         }
         guard let enc = json["encryption"], let pks = enc["publicKey"]?.string, let mks = enc["machineKey"]?.string,
-              let pk = decodeB64(pks), pk.count == 32, let mk = decodeB64(mks), mk.count == 32
+              let pk = Base64.decodeAny(pks.trimmed), pk.count == 32, let mk = Base64.decodeAny(mks.trimmed), mk.count == 32
         else { return nil }
         self = .dataKey(publicKey: pk, machineKey: mk, token: token)
     }
@@ -111,7 +111,7 @@ public struct CredentialsStore: Sendable {
     }
 
     public func write(_ c: Credentials) throws {
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = Paths.dirname(path)
         if !dir.isEmpty { try HomeDirectory.prepare(HomeLayout(root: dir)) }
         try FileIO.writeJSON(c.json, to: path, mode: 0o600)
     }

@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import HappyCore
 import HappyCrypto
 import HappyNet
@@ -42,8 +45,8 @@ public struct HappyServerAPI: Sendable {
     /// `POST /v1/auth` challenge login → token.
     public func authChallenge(publicKey: [UInt8], challenge: [UInt8], signature: [UInt8]) async throws -> String {
         let body: JSON = [
-            "publicKey": .string(b64(publicKey)), "challenge": .string(b64(challenge)),
-            "signature": .string(b64(signature)),
+            "publicKey": .string(Base64.encode(publicKey)), "challenge": .string(Base64.encode(challenge)),
+            "signature": .string(Base64.encode(signature)),
         ]
         let r = try await send("POST", "/v1/auth", body: body, client: Self.authClient, auth: false, signatureRoute: true)
         let j = try parse(r)
@@ -53,14 +56,14 @@ public struct HappyServerAPI: Sendable {
 
     /// `POST /v1/auth/request {publicKey, supportsV2}` (create and poll).
     public func authRequest(publicKey: [UInt8], supportsV2: Bool = true) async throws -> TerminalAuthState {
-        let body: JSON = ["publicKey": .string(b64(publicKey)), "supportsV2": .bool(supportsV2)]
+        let body: JSON = ["publicKey": .string(Base64.encode(publicKey)), "supportsV2": .bool(supportsV2)]
         let r = try await send("POST", "/v1/auth/request", body: body, client: Self.authClient, auth: false)
         let j = try parse(r)
         switch j["state"]?.string {
         case "requested": return .requested
         case "authorized":
             guard let t = j["token"]?.string, !t.isEmpty, let resp = j["response"]?.string,
-                  let bytes = decodeB64(resp)
+                  let bytes = Base64.decodeAny(resp.trimmed)
             else { throw unexpected("authorized answer without token or response") }
             return .authorized(token: t, response: bytes)
         default: throw unexpected("unknown auth request state")
@@ -167,26 +170,4 @@ public struct HappyServerAPI: Sendable {
             throw APIError.httpStatus(status: resp.status, server: serverUrl, message: msg.map { String($0.prefix(200)) })
         }
     }
-}
-
-// MARK: base64 helpers (standard on the wire; url-safe for links)
-
-func b64(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
-
-/// Decodes standard or url-safe base64, padding optional; nil on bad input.
-func decodeB64(_ s: String) -> [UInt8]? {
-    var t = s.trimmingCharacters(in: .whitespacesAndNewlines)
-    t = t.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-    t = t.replacingOccurrences(of: "=", with: "")
-    if t.count % 4 == 1 { return nil }
-    t += String(repeating: "=", count: (4 - t.count % 4) % 4)
-    return Data(base64Encoded: t).map { [UInt8]($0) }
-}
-
-/// base64url without padding (auth links).
-func b64url(_ bytes: [UInt8]) -> String {
-    var s = b64(bytes)
-    s = s.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-    while s.hasSuffix("=") { s.removeLast() }
-    return s
 }

@@ -1,6 +1,6 @@
 import CPosix
 import Dispatch
-import Foundation
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -71,7 +71,7 @@ public actor SessionManager: SessionService {
 
     /// `clock` (monotonic seconds) measures idleness; tests pass a manual one.
     init(config: HappyConfig, environment: [String: String], killGrace: Double,
-         clock: @escaping @Sendable () -> Double = monotonicSeconds) {
+         clock: @escaping @Sendable () -> Double = MonotonicClock.now) {
         self.config = config
         self.clock = clock
         self.environment = environment
@@ -145,18 +145,19 @@ public actor SessionManager: SessionService {
         if liveCountNow() >= max { throw SessionError.limitReached(max) }
 
         // Directory.
-        if request.directory.trimmingCharacters(in: .whitespaces).isEmpty {
+        if request.directory.trimmingCharacters(in: " \t").isEmpty {
             throw SessionError.directoryMissing(request.directory)
         }
-        let directory = Self.absolutePath(request.directory, home: environment["HOME"])
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) {
-            if !isDir.boolValue { throw SessionError.cannotCreateDirectory(path: directory, reason: "a file with that name exists") }
+        let directory = Paths.absolute(request.directory, env: environment)
+        if FileIO.exists(directory) {
+            if !FileIO.isDirectory(directory) {
+                throw SessionError.cannotCreateDirectory(path: directory, reason: "a file with that name exists")
+            }
         } else if request.createDirectory {
             do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            } catch {
-                throw SessionError.cannotCreateDirectory(path: directory, reason: "\(error.localizedDescription)")
+                try FileIO.createDirectories(directory)
+            } catch FileIOError.cannotCreateDirectory(_, let reason) {
+                throw SessionError.cannotCreateDirectory(path: directory, reason: reason)
             }
         } else {
             throw SessionError.directoryMissing(directory)
@@ -510,7 +511,7 @@ public actor SessionManager: SessionService {
                     if rec.status == .starting { rec.status = .running; statusChanged = true }
                 }
                 if let result {
-                    if let n = result.numTurns { rec.numTurns = n }
+                    if let n = result.numTurns { rec.numTurns = (rec.numTurns ?? 0) + n }  // per prompt: add up
                     if let c = result.costUsd { rec.costUsd = c }
                     if let e = result.isError { rec.isError = e }
                 }
@@ -726,14 +727,6 @@ public actor SessionManager: SessionService {
 
     // MARK: - Helpers
 
-    static func absolutePath(_ p: String, home: String?) -> String {
-        var path = p
-        if path == "~" { path = home ?? path }
-        else if path.hasPrefix("~/"), let home { path = home + String(path.dropFirst(1)) }
-        if !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }
-        return (path as NSString).standardizingPath
-    }
-
     static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
         var ptrs: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
         ptrs.append(nil)
@@ -744,14 +737,14 @@ public actor SessionManager: SessionService {
     /// Writes every byte to a non-blocking descriptor, waiting with poll() when it is
     /// full, for at most `timeoutMs` overall.
     static func writeAll(_ fd: Int32, _ bytes: [UInt8], timeoutMs: Int) -> Bool {
-        let deadline = monotonicSeconds() + Double(timeoutMs) / 1000
+        let deadline = MonotonicClock.now() + Double(timeoutMs) / 1000
         var off = 0
         while off < bytes.count {
             let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, bytes.count - off) }
             if n > 0 { off += n; continue }
             if n < 0 && errno == EINTR { continue }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                let left = Int32((deadline - monotonicSeconds()) * 1000)
+                let left = Int32((deadline - MonotonicClock.now()) * 1000)
                 if left <= 0 { return false }
                 var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
                 _ = poll(&p, 1, Swift.min(left, 100))
@@ -761,10 +754,4 @@ public actor SessionManager: SessionService {
         }
         return true
     }
-}
-
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }

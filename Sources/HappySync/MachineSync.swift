@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -113,12 +113,6 @@ public actor MachineSync: ServerLink {
     public static func localMetadata(homeDir: String, happyHomeDir: String, profile: String) -> JSON {
         ["host": .string(hostName()), "platform": "linux", "happyCliVersion": .string(HappyVersion.current),
          "homeDir": .string(homeDir), "happyHomeDir": .string(happyHomeDir), "profile": .string(profile)]
-    }
-
-    /// `$HOME`, else the password database's home.
-    public static func userHome() -> String {
-        if let h = ProcessInfo.processInfo.environment["HOME"], !h.isEmpty { return h }
-        return NSHomeDirectory()
     }
 
     static func hostName() -> String {
@@ -252,7 +246,7 @@ public actor MachineSync: ServerLink {
         }
     }
 
-    private func fmt(_ d: Double) -> String { String(format: "%.1f", d) }
+    private func fmt(_ d: Double) -> String { Format.fixed(d, 1) }
 
     private func sleep(_ seconds: Double) async {
         try? await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1e9))
@@ -519,7 +513,7 @@ public actor MachineSync: ServerLink {
             let a = agent.string ?? agent.serialized()
             return ["error": .string("Unsupported agent type: '\(a)'. Only claude is supported by this daemon.")]
         }
-        if dir == "~" || dir.hasPrefix("~/") { dir = Self.userHome() + dir.dropFirst() }
+        dir = Paths.expandTilde(dir, env: ProcessInfo.processInfo.environment)
         guard dir.hasPrefix("/") else { return ["error": .string("Directory must be an absolute path: '\(dir)'")] }
         let approved = params["approvedNewDirectoryCreation"]?.bool == true
         if !FileIO.isDirectory(dir) && !approved {

@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import HappyCore
 import HappyCrypto
 import HappyNet
@@ -52,7 +55,7 @@ extension MachineSync {
             let identity = Identity(
                 machineId: machineId, token: creds.token, key: creds.encryptionKey, variant: creds.variant.cipherVariant,
                 accountPublicKey: accountPublicKey, pid: ctx.pid, httpPort: ctx.httpPort, startedAt: ctx.startedAt,
-                metadata: localMetadata(homeDir: userHome(), happyHomeDir: cfg.homeDir, profile: cfg.profile))
+                metadata: localMetadata(homeDir: Paths.userHome(env), happyHomeDir: cfg.homeDir, profile: cfg.profile))
             let auth = socketAuth(token: creds.token, machineId: machineId)
             let url = cfg.serverUrl
             let sioOptions = SocketIOOptions(net: net)

@@ -239,9 +239,9 @@ import Testing
 
     @Test func tilde() {
         let env = ["HOME": "/home/u"]
-        #expect(expandTilde("~", env: env) == "/home/u")
-        #expect(expandTilde("~/x", env: env) == "/home/u/x")
-        #expect(expandTilde("/a/~", env: env) == "/a/~")
-        #expect(expandTilde("~other", env: env) == "~other")
+        #expect(Paths.expandTilde("~", env: env) == "/home/u")
+        #expect(Paths.expandTilde("~/x", env: env) == "/home/u/x")
+        #expect(Paths.expandTilde("/a/~", env: env) == "/a/~")
+        #expect(Paths.expandTilde("~other", env: env) == "~other")
     }
 }

@@ -139,17 +139,3 @@ func tempHome() -> HomeLayout {
         #expect(throws: APIError.self) { try SecretInput.parse(text) }
     }
 }
-
-@Suite struct RelativeTimeTests {
-    @Test func formats() {
-        let now = 1_724_520_000_000
-        #expect(RelativeTime.format(ms: now - 2_000, nowMs: now) == "just now")
-        #expect(RelativeTime.format(ms: now - 30_000, nowMs: now) == "30 s ago")
-        #expect(RelativeTime.format(ms: now - 180_000, nowMs: now) == "3 min ago")
-        #expect(RelativeTime.format(ms: now - 7_200_000, nowMs: now) == "2 h ago")
-        #expect(RelativeTime.format(ms: now - 86_400_000, nowMs: now) == "1 day ago")
-        #expect(RelativeTime.format(ms: now - 3 * 86_400_000, nowMs: now) == "3 days ago")
-        #expect(RelativeTime.format(ms: now + 120_000, nowMs: now) == "in 2 min")
-        #expect(RelativeTime.format(ms: 0, nowMs: now) == "-")
-    }
-}

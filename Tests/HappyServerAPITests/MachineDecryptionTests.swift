@@ -61,19 +61,6 @@ import Testing
         d = MachineDecryption.decrypt(r, credentials: c)
         #expect(d.metadata == nil && d.warnings.count == 2)
     }
-
-    @Test func listAndShowText() {
-        let secret = SecureRandom.bytes(32)
-        let now = 1_724_520_000_000
-        var r = record(ValueCipher.encrypt(meta, key: secret, variant: .legacy), ValueCipher.encrypt(state, key: secret, variant: .legacy))
-        r.activeAt = now - 180_000
-        let d = MachineDecryption.decrypt(r, credentials: .legacy(secret: secret, token: "t"))
-        let show = MachineText.show(d, thisMachineId: "m", nowMs: now)
-        #expect(show.contains("(this machine)") && show.contains("3 min ago") && show.contains("running") && show.contains("linux"))
-        let list = MachineText.list([d], thisMachineId: "m", nowMs: now)
-        #expect(list.split(separator: "\n")[1].hasPrefix("*"))
-        #expect(MachineText.list([], thisMachineId: nil) == "No machines.")
-    }
 }
 
 @Suite struct TerminalAuthTests {

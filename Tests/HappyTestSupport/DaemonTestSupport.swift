@@ -123,7 +123,7 @@ func killAndReap(_ pid: Int32) {
     waitpid(pid, &st, 0)
 }
 
-func monoNow() -> Double { ControlClient.mono() }
+func monoNow() -> Double { MonotonicClock.now() }
 
 /// Runs blocking work (sockets, the synchronous control client) on its own thread, so a
 /// test never starves the cooperative pool that the daemon's route handlers need.

@@ -46,6 +46,9 @@ struct SessionFixture {
     func request(mode: String? = nil, prompt: String? = nil, env: [String: String] = [:]) -> SpawnRequest {
         var e = env
         if let mode { e["FAKE_CLAUDE_MODE"] = mode }
+        // Process-handling tests wait for `running` without sending a prompt; the real
+        // claude (and the fake by default) writes its init only with the first prompt.
+        if e["FAKE_CLAUDE_INIT"] == nil { e["FAKE_CLAUDE_INIT"] = "eager" }
         return SpawnRequest(directory: work, prompt: prompt, environmentVariables: e)
     }
 
@@ -64,8 +67,8 @@ let testTimeScale: Double = ProcessInfo.processInfo.environment["HAPPY_TEST_TIME
 /// Polls `cond` every 10 ms until it holds or `timeout` (× `testTimeScale`) seconds pass.
 @discardableResult
 func eventually(_ timeout: Double = 30, _ cond: () async -> Bool) async -> Bool {
-    let deadline = monotonicSeconds() + timeout * testTimeScale
-    while monotonicSeconds() < deadline {
+    let deadline = MonotonicClock.now() + timeout * testTimeScale
+    while MonotonicClock.now() < deadline {
         if await cond() { return true }
         try? await Task.sleep(nanoseconds: 10_000_000)
     }

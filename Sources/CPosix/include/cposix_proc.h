@@ -34,4 +34,7 @@ pid_t cposix_reap_blocking(pid_t pid, int *code);
 
 /* Creates a FIFO with `mode` (0 or -1 with errno). */
 int cposix_mkfifo(const char *path, mode_t mode);
+/* Names the calling thread (prctl PR_SET_NAME; at most 15 bytes are kept). */
+int cposix_set_thread_name(const char *name);
+
 #endif

@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import HappyCore
 import HappyCrypto
 import HappyNet
@@ -19,7 +22,7 @@ public final class CommandContext: @unchecked Sendable {
     public let command: ParsedCommand
     public let env: [String: String]
     public let out: Output
-    private let lock = NSLock()
+    private let lock = Lock()
     private var cached: Result<ResolvedConfig, Error>?
     private let loaderOverride: ConfigLoader?
 

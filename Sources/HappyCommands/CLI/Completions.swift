@@ -183,9 +183,9 @@ public enum CompletionScripts {
 
     // MARK: zsh
 
-    static func zq(_ s: String) -> String { s.replacingOccurrences(of: "'", with: "'\\''") }
+    static func zq(_ s: String) -> String { s.replacing("'", with: "'\\''") }
     static func zdesc(_ name: String, _ help: String) -> String {
-        "'" + zq(name.replacingOccurrences(of: ":", with: "\\:") + ":" + help) + "'"
+        "'" + zq(name.replacing(":", with: "\\:") + ":" + help) + "'"
     }
 
     static func zshValue(_ kind: CompletionKind, indent: String) -> String {
@@ -286,7 +286,7 @@ public enum CompletionScripts {
     // MARK: fish
 
     static func fq(_ s: String) -> String {
-        "'" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
+        "'" + s.replacing("\\", with: "\\\\").replacing("'", with: "\\'") + "'"
     }
 
     static func fishValue(_ kind: CompletionKind) -> String {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -49,7 +49,7 @@ public enum DaemonCommands {
         if let p = r.httpPort { rows.append(["port", String(p)]) }
         rows.append(["profile", r.profile])
         if let l = r.logPath { rows.append(["log", l]) }
-        for row in rows { ctx.out.line("  " + row[0].padding(toLength: 9, withPad: " ", startingAt: 0) + row[1]) }
+        for row in rows { ctx.out.line("  " + row[0].padded(to: 9) + row[1]) }
     }
 
     static func ensureStarted(_ ctx: CommandContext) throws -> DaemonStartOutcome {
@@ -171,7 +171,7 @@ public enum DaemonCommands {
             ["sessions", v("sessions")],
         ]
         rows.append(["log", r.logPath ?? "-"])
-        for row in rows { ctx.out.line("  " + row[0].padding(toLength: 9, withPad: " ", startingAt: 0) + row[1]) }
+        for row in rows { ctx.out.line("  " + row[0].padded(to: 9) + row[1]) }
         return 0
     }
 

@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import HappyCore
 import HappyCrypto
 import HappyNet
@@ -37,7 +40,7 @@ public enum DoctorCommands {
             case .fail: tag = ctx.out.color("fail", .red)
             case .skip: tag = ctx.out.color("skip", .dim)
             }
-            ctx.out.line("\(tag)  \(c.name.padding(toLength: 12, withPad: " ", startingAt: 0))\(c.message)")
+            ctx.out.line("\(tag)  \(c.name.padded(to: 12))\(c.message)")
         }
         return failed ? 1 : 0
     }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,12 +21,7 @@ public enum SessionCommands {
         "session logs": logs,
     ]
 
-    static func absolute(_ path: String) -> String {
-        var p = path
-        if p == "~" || p.hasPrefix("~/") { p = (ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()) + p.dropFirst() }
-        if !p.hasPrefix("/") { p = FileManager.default.currentDirectoryPath + "/" + p }
-        return (p as NSString).standardizingPath
-    }
+    static func absolute(_ path: String) -> String { Paths.absolute(path, env: ProcessInfo.processInfo.environment) }
 
     static func apiError(_ r: ControlResponse) -> DaemonError { .api(status: r.status, message: r.errorMessage) }
 
@@ -60,8 +55,7 @@ public enum SessionCommands {
 
     static func time(_ ms: JSON?) -> String {
         guard let d = ms?.double else { return "-" }
-        let date = Date(timeIntervalSince1970: d / 1000)
-        var t = time_t(date.timeIntervalSince1970)
+        var t = time_t((d / 1000).rounded(.down))
         var tmv = tm()
         localtime_r(&t, &tmv)
         func p(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
@@ -78,7 +72,7 @@ public enum SessionCommands {
         }
         let rows: [[String]] = sessions.map { s in
             let last = s["lastEventType"]?.string.map { "\($0) \(time(s["lastEventAt"]))" } ?? "-"
-            let cost = s["costUsd"]?.double.map { String(format: "$%.4f", $0) } ?? "-"
+            let cost = s["costUsd"]?.double.map { "$" + Format.fixed($0, 4) } ?? "-"
             return [s["id"]?.string ?? "?", s["pid"].map { $0.serialized() } ?? "-", s["status"]?.string ?? "?",
                     s["directory"]?.string ?? "", time(s["startedAt"]), s["startedBy"]?.string ?? "-", last, cost]
         }
@@ -138,7 +132,7 @@ public enum SessionCommands {
         }
         let raw = ctx.flag("raw")
         let follow = ctx.flag("follow")
-        let rotated = (stdoutPath as NSString).deletingLastPathComponent + "/stdout.1.jsonl"
+        let rotated = Paths.dirname(stdoutPath) + "/stdout.1.jsonl"
         var assembler = LineAssembler()
         var lines: [String] = []
         if let b = try FileIO.read(rotated, limit: 1 << 30) {

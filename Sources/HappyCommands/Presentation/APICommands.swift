@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -75,7 +76,7 @@ public struct APICommandIO: Sendable {
 /// credentials are being written right now, in which case the (atomic) write is
 /// finished first and then the process exits 130.
 public final class LoginInterruptGuard: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var writing = false
     private var pending = false
     private var source: DispatchSourceSignal?
@@ -217,7 +218,7 @@ public enum AuthCommandsKit {
         if !yes {
             guard io.stdinIsTTY else { throw APIError.confirmationRequired(action: "logout") }
             io.errRaw("Log out: stop the daemon, delete \(home.accessKey) and forget this machine's id? [y/N] ")
-            let answer = (io.readLine() ?? "").trimmingCharacters(in: .whitespaces).lowercased()
+            let answer = (io.readLine() ?? "").trimmingCharacters(in: " \t").lowercased()
             guard answer == "y" || answer == "yes" else {
                 io.err("Cancelled; nothing changed.")
                 return 1
@@ -234,8 +235,7 @@ public enum AuthCommandsKit {
 
     static func readOffPool(_ f: @escaping @Sendable () -> String) async -> String {
         await withCheckedContinuation { c in
-            let t = Thread { c.resume(returning: f()) }
-            t.start()
+            OSThread.start(name: "happy-blocking") { c.resume(returning: f()) }
         }
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -135,12 +135,7 @@ public enum Doctor {
         return total
     }
 
-    public static func formatBytes(_ n: Int64) -> String {
-        if n < 1024 { return "\(n) B" }
-        if n < 1 << 20 { return String(format: "%.1f KiB", Double(n) / 1024) }
-        if n < 1 << 30 { return String(format: "%.1f MiB", Double(n) / 1048576) }
-        return String(format: "%.1f GiB", Double(n) / 1073741824)
-    }
+    public static func formatBytes(_ n: Int64) -> String { Format.bytes(n) }
 
     public static func json(_ checks: [DoctorCheck]) -> JSON {
         ["ok": .bool(!checks.contains { $0.level == .fail }), "checks": .array(checks.map(\.json))]

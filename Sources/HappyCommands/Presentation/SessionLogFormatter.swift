@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import HappyCore
 import HappyCrypto
 import HappyNet
@@ -13,13 +16,13 @@ import HappyDaemon
 /// (`happy session logs`): assistant text, tool uses, tool results, result lines.
 public enum SessionLogFormatter {
     static func clip(_ s: String, _ n: Int = 200) -> String {
-        let one = s.replacingOccurrences(of: "\n", with: " ⏎ ")
+        let one = s.replacing("\n", with: " ⏎ ")
         return one.count > n ? String(one.prefix(n)) + "…" : one
     }
 
     static func money(_ d: Double) -> String {
         let cents = (d * 10000).rounded() / 10000
-        var s = String(format: "%.4f", cents)
+        var s = Format.fixed(cents, 4)
         while s.hasSuffix("0") && !s.hasSuffix(".00") { s.removeLast() }
         return "$" + s
     }
