@@ -892,3 +892,26 @@ def test_schema_validator_rejects_what_the_app_drops():
     assert app_schema.drop_reason(cases["no uuid"]) == "assistant record without uuid"
     assert "redacted_thinking" in app_schema.schema_errors(cases["redacted_thinking"])[0]
     assert app_schema.normalize(cases["system"]) is None
+
+
+def test_metadata_and_agent_state_schemas():
+    meta = {"path": "/Users/me/src/project", "host": "my-mac.local", "version": "1.2.1", "os": "darwin",
+            "machineId": "8d1c", "homeDir": "/Users/me", "happyHomeDir": "/Users/me/.happy",
+            "startedFromDaemon": True, "hostPid": 43121, "startedBy": "daemon", "lifecycleState": "running",
+            "lifecycleStateSince": 1754550000000, "flavor": "claude", "sandbox": None,
+            "dangerouslySkipPermissions": False, "summary": {"text": "t", "updatedAt": 1},
+            "mcpServers": [{"name": "happy", "status": "connected"}], "unknownKey": {"kept": True}}
+    assert app_schema.metadata_errors(meta) == [] and not app_schema.cli_outdated(meta)
+    assert app_schema.cli_outdated(dict(meta, version="0.9.9"))
+    for bad in ({k: v for k, v in meta.items() if k != "path"}, dict(meta, startedBy="mobile-app"),
+                dict(meta, hostPid="1"), dict(meta, summary={"text": "t"}), dict(meta, permissionMode=3)):
+        assert app_schema.metadata_errors(bad), bad
+    state = {"controlledByUser": False,
+             "requests": {"toolu_01ABC": {"tool": "Bash", "arguments": {"command": "rm -f x.txt"}, "createdAt": 1}},
+             "completedRequests": {"toolu_0": {"tool": "Bash", "arguments": {}, "createdAt": 1, "completedAt": 2,
+                                               "status": "approved", "mode": "acceptEdits",
+                                               "allowedTools": ["Bash(ls)"]}}}
+    assert app_schema.agent_state_errors(state) == []
+    bad = {"completedRequests": {"t": {"tool": "Bash", "arguments": {}, "status": "done"}}}
+    assert app_schema.agent_state_errors(bad)
+    assert app_schema.agent_state_errors({"requests": {"t": {"arguments": {}}}})

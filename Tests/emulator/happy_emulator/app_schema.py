@@ -10,6 +10,8 @@ M:packages/happy-app/sources/sync/typesRaw.ts (slopus/happy 2c8ecacc):
     schema_errors(obj) -> list[str]     # only the zod schema (a failure: "Unrecognized message type", dropped)
     drop_reason(obj) -> str | None      # why normalizeRawMessage returns null for a record that parses
     normalize(obj, id, local_id, created_at) -> dict | None
+    metadata_errors(meta) / agent_state_errors(state) -> list[str]   # storageTypes.ts MetadataSchema / AgentStateSchema
+    cli_outdated(meta) -> bool          # the "outdated CLI" banner (version < 0.10.0)
 
 Zod semantics kept: `z.object` ignores unknown keys (its `.passthrough()` keeps them),
 `.optional()` allows an absent key but not null, `.nullish()`/`.nullable()` allow null,
@@ -119,6 +121,27 @@ def record() -> Check:  # z.record(z.string(), z.unknown())
     def c(v, p, e):
         if not isinstance(v, dict):
             e.append(f"{p}: expected object, got {_t(v)}")
+    return c
+
+
+def integer(positive: bool = False) -> Check:
+    def c(v, p, e):
+        number()(v, p, e)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if v != int(v):
+                e.append(f"{p}: expected integer, got {v!r}")
+            elif positive and v <= 0:
+                e.append(f"{p}: expected a positive number, got {v!r}")
+    return c
+
+
+def record_of(value: Check) -> Check:  # z.record(z.string(), value)
+    def c(v, p, e):
+        if not isinstance(v, dict):
+            e.append(f"{p}: expected object, got {_t(v)}")
+            return
+        for k, x in v.items():
+            value(x, f"{p}[{k!r}]", e)
     return c
 
 
@@ -548,3 +571,111 @@ def _normalize_envelope(env: dict, local_id, meta) -> Optional[dict]:
             {"type": "tool-result", "tool_use_id": env["id"], "content": None, "is_error": False,
              "uuid": env["id"] + ":result", "parentUUID": env["id"]}])
     return None
+
+
+# ---------------------------------------------------------------- session metadata and agentState
+# M:packages/happy-app/sources/sync/storageTypes.ts: MetadataSchema (:7-181) and AgentStateSchema
+# (:309-339). A value that fails makes the app treat the whole metadata as null (the session loses
+# title, path and grouping; sessionEncryption.ts:160-167) or the whole agentState as {} (no
+# permission cards; :193-197).
+
+_code_value = dict(code=string(), value=string(), description=nullish(string()))
+_id_kind_name = obj(id=string(), kind=string(), name=string())
+metadata_schema = obj(
+    models=optional(array(obj(**_code_value, id=optional(string()), name=optional(string()),
+                              providerId=optional(string()), providerKind=optional(string()),
+                              providerName=optional(string()), provider=optional(_id_kind_name),
+                              contextWindow=optional(number()), serviceTiers=optional(array(string())),
+                              thinkingLevels=optional(array(string())), defaultThinkingLevel=optional(string())))),
+    currentModelCode=optional(string()),
+    operatingModes=optional(array(obj(**_code_value, kind=optional(string())))),
+    currentOperatingModeCode=optional(string()),
+    thoughtLevels=optional(array(obj(**_code_value))),
+    currentThoughtLevelCode=optional(string()),
+    rigMetadataVersion=optional(integer(positive=True)),
+    client=optional(obj(id=string(), name=string(), version=string())),
+    provider=optional(_id_kind_name),
+    providers=optional(array(_id_kind_name)),
+    model=optional(obj(providerId=string(), id=string())),
+    currentModelProviderId=optional(string()),
+    reasoning=optional(obj(current=nullish(string()), levels=array(string()))),
+    session=optional(obj(status=string(), permissionMode=string(), modelLocked=boolean(),
+                         serviceTier=optional(string()))),
+    capabilities=optional(obj(
+        abort=boolean(), attachments=obj(enabled=boolean(), maxBytes=number(), mediaTypes=array(string())),
+        files=obj(browse=boolean(), read=boolean(), search=boolean(), write=boolean()),
+        modelSelection=boolean(), reasoningSelection=boolean(), permissionModeSelection=boolean(),
+        resume=boolean(), rpcMethods=array(string()), shell=boolean(), steering=boolean())),
+    activity=optional(obj(subagents=obj(running=number(), queued=number(), total=number()),
+                          workflows=obj(running=number(), total=number()), processes=obj(running=number()),
+                          tasks=obj(pending=number(), inProgress=number(), completed=number(), total=number()))),
+    path=string(), host=string(), version=optional(string()), name=optional(string()), os=optional(string()),
+    summary=optional(obj(text=string(), updatedAt=number())),
+    machineId=optional(string()), claudeSessionId=optional(string()), codexThreadId=optional(string()),
+    tools=optional(array(string())), slashCommands=optional(array(string())),
+    mcpServers=optional(array(obj(name=string(), status=string()))), skills=optional(array(string())),
+    homeDir=optional(string()), happyHomeDir=optional(string()), startedFromDaemon=optional(boolean()),
+    hostPid=optional(number()), startedBy=optional(enum("daemon", "terminal")), flavor=nullish(string()),
+    project=optional(_id_kind_name), workspace=optional(_id_kind_name), sandbox=anything(),
+    dangerouslySkipPermissions=nullish(boolean()), lifecycleState=optional(string()),
+    lifecycleStateSince=optional(number()), archivedBy=optional(string()), archiveReason=optional(string()),
+    parentSessionId=optional(string()), forkedFromMessageId=optional(string()), isSideChat=optional(boolean()),
+    permissionMode=nullish(string()), modelMode=nullish(string()), effortLevel=nullish(string()))
+
+_decision = enum("approved", "approved_for_session", "denied", "abort")
+agent_state_schema = obj(
+    controlledByUser=nullish(boolean()),
+    # usageLimits has .catch(undefined): it never fails the parse. communications,
+    # completedCommunications and agentGoalStatus are only checked for their outer shape.
+    communications=nullish(record()), completedCommunications=nullish(record()),
+    requests=nullish(record_of(obj(tool=string(), arguments=anything(), createdAt=nullish(number()),
+                                   toolUseId=nullish(string())))),
+    completedRequests=nullish(record_of(obj(
+        tool=string(), arguments=anything(), createdAt=nullish(number()), completedAt=nullish(number()),
+        status=enum("canceled", "denied", "approved"), reason=nullish(string()), mode=nullish(string()),
+        allowedTools=nullish(array(string())), decision=nullish(_decision), toolUseId=nullish(string())))),
+    agentGoalStatus=optional(record()))
+
+MINIMUM_CLI_VERSION = "0.10.0"
+
+
+def metadata_errors(meta: Any) -> list[str]:
+    """Issues of MetadataSchema.safeParse (empty: the app keeps the metadata). Note that
+    `startedBy` must be "daemon" or "terminal": any other value (e.g. "mobile-app") drops the
+    whole metadata."""
+    e: list = []
+    metadata_schema(meta, "metadata", e)
+    return e
+
+
+def agent_state_errors(state: Any) -> list[str]:
+    """Issues of AgentStateSchema.safeParse (empty: the app keeps the agentState)."""
+    e: list = []
+    agent_state_schema(state, "agentState", e)
+    return e
+
+
+def cli_outdated(meta: dict) -> bool:
+    """The app's "outdated CLI" banner: `version` set and lower than 0.10.0 (versionUtils.ts)."""
+    v = meta.get("version") if isinstance(meta, dict) else None
+    if not v:
+        return False
+
+    def parts(x):
+        out = []
+        for p in str(x).split("-")[0].split("."):
+            try:
+                out.append(float(p))
+            except ValueError:
+                out.append(float("nan"))
+        return out
+    a, b = parts(v), parts(MINIMUM_CLI_VERSION)
+    n = max(len(a), len(b))
+    a += [0.0] * (n - len(a))
+    b += [0.0] * (n - len(b))
+    for x, y in zip(a, b):
+        if x > y:
+            return False
+        if x < y:
+            return True
+    return False  # equal, or NaN parts (JS comparisons with NaN are false: counts as supported)
