@@ -190,6 +190,7 @@ def test_create_is_idempotent_by_tag_and_listed_newest_first(emu, acct):
     assert [v["id"] for v in views] == [b2["session"]["id"], s1["id"]]
     assert views[1]["metadata"] == {"path": "/a", "host": "h"} and views[1]["variant"] == "dataKey"
     assert views[0]["variant"] == "legacy" and views[0]["metadata"] == {"path": "/tmp/proj", "host": "box"}
+    assert views[0]["metadataErrors"] == [] and views[0]["agentStateErrors"] == []
     assert unwrap_data_key(base64.b64decode(s1["dataEncryptionKey"]), phone.content) == key
     # new-session went to user-scoped sockets once per created session (not for the repeat).
     news = lambda: other_app.received("update", lambda u: u["body"]["t"] == "new-session")  # noqa: E731

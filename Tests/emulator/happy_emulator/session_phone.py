@@ -36,6 +36,7 @@ from typing import Any, Callable, Optional
 import socketio
 from nacl.public import PrivateKey
 
+from . import app_schema
 from .phone import content_keypair, decrypt_value, encrypt_value, http, rename_machine, unb64, unwrap_data_key
 
 DEFAULT_SYSTEM_PROMPT = "# Options\n\n(the app's options prompt)"
@@ -157,14 +158,18 @@ class SessionPhone:
 
     def _view(self, rec: dict) -> dict:
         key, variant = self.keys[rec["id"]]
-        return dict(rec, variant=variant, keyOk=key is not None,
-                    metadata=self.decrypt(rec["id"], rec.get("metadata")),
-                    agentState=self.decrypt(rec["id"], rec.get("agentState")),
+        meta = self.decrypt(rec["id"], rec.get("metadata"))
+        st = self.decrypt(rec["id"], rec.get("agentState"))
+        return dict(rec, variant=variant, keyOk=key is not None, metadata=meta, agentState=st,
+                    metadataErrors=app_schema.metadata_errors(meta),
+                    agentStateErrors=app_schema.agent_state_errors(st) if st is not None else [],
                     raw=rec)
 
     def list_sessions(self) -> list[dict]:
         """Every session as the app sees it: the record with `metadata`/`agentState` decrypted
-        (None when they do not decrypt), `variant`, `keyOk` and the untouched `raw` record."""
+        (None when they do not decrypt), `variant`, `keyOk`, `metadataErrors`/`agentStateErrors`
+        (the app's schema issues: non-empty means the app drops that value) and the untouched
+        `raw` record."""
         return [self._view(r) for r in self.refresh()]
 
     def session(self, sid: str) -> Optional[dict]:
