@@ -80,9 +80,9 @@ class RealBackend(Backend):
         self.home = tmp / "home"
         self.procs: list[Claude] = []
 
-    def start(self, args=(), env=None, stdin="fifo") -> Claude:
+    def start(self, args=(), env=None, stdin="fifo", flags=None) -> Claude:
         c = Claude.start(CLAUDE, list(args), env=claude_env(self.api.url, self.home, env), cwd=self.work,
-                         tmp=self.tmp / f"p{len(self.procs)}", stdin=stdin)
+                         tmp=self.tmp / f"p{len(self.procs)}", stdin=stdin, flags=flags)
         self.procs.append(c)
         return c
 
@@ -98,9 +98,15 @@ class RealBackend(Backend):
         self.api.script([{"text": "echo: " + text, "delay": seconds}])
         c.send_user(text)
 
-    def after_resume(self, c, sid):
+    def prompt_think(self, c, text):
+        self.api.script([{"thinking": "thinking about " + text, "text": "echo: " + text}])
+        c.send_user(text)
+
+    def after_resume(self, c, sid, first, resumed):
         last = self.api.requests("/v1/messages")[-1]["body"]["messages"]
         assert "remember banana" in json.dumps(last)  # the resumed conversation went to the API
+        # The running total goes on from the resumed session's.
+        assert resumed["total_cost_usd"] > first["total_cost_usd"]
 
     def cleanup(self):
         for c in self.procs:

@@ -41,13 +41,16 @@ class Claude:
         self._buf = b""
         self._pos = 0
         self.lines: list[dict | str] = []   # parsed stdout lines (str when not JSON)
+        self.raw: list[str] = []            # the same lines as written
         self.times: list[float] = []        # monotonic time each line was seen
         self.sent: list[str] = []
+        self.sent_times: list[float] = []   # monotonic time each sent line was written
         self.cursor = 0                     # wait_for searches from here
 
     @classmethod
     def start(cls, binary: str, args: list[str] | None = None, *, env: dict, cwd: str | os.PathLike,
-              tmp: str | os.PathLike, stdin: str = "fifo") -> "Claude":
+              tmp: str | os.PathLike, stdin: str = "fifo", flags: list[str] | None = None) -> "Claude":
+        """`flags`: the fixed flags (default FIXED_FLAGS, the daemon's), then `args`."""
         tmp = pathlib.Path(tmp)
         tmp.mkdir(parents=True, exist_ok=True)
         tag = uuid.uuid4().hex[:8]
@@ -64,7 +67,7 @@ class Claude:
         else:
             child_in, parent_in = os.pipe()
         try:
-            proc = subprocess.Popen([binary, *FIXED_FLAGS, *(args or [])], stdin=child_in, stdout=out,
+            proc = subprocess.Popen([binary, *(FIXED_FLAGS if flags is None else flags), *(args or [])], stdin=child_in, stdout=out,
                                     stderr=err, cwd=str(cwd), env=env, start_new_session=True)
         finally:
             os.close(child_in)
@@ -77,6 +80,7 @@ class Claude:
         line = obj if isinstance(obj, str) else json.dumps(obj, separators=(",", ":"))
         data = (line + "\n").encode()
         self.sent.append(line)
+        self.sent_times.append(time.monotonic())
         while data:
             n = os.write(self.stdin_fd, data)
             data = data[n:]
@@ -116,6 +120,7 @@ class Claude:
             text = raw.decode("utf-8", "replace")
             if not text.strip():
                 continue
+            self.raw.append(text)
             try:
                 self.lines.append(json.loads(text))
             except ValueError:

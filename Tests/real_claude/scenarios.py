@@ -24,10 +24,12 @@ class Backend:
     """How a scenario drives one kind of claude. `work` is the working directory,
     `home` the claude home (a resumed session needs the same one)."""
     name = "?"
+    missing_resume_env: dict = {}  # what makes this claude treat a --resume id as unknown
+    eof_env: dict = {}             # what makes this claude exit on stdin EOF
     work: pathlib.Path
     tmp: pathlib.Path
 
-    def start(self, args=(), env=None, stdin="fifo") -> Claude:
+    def start(self, args=(), env=None, stdin="fifo", flags=None) -> Claude:
         raise NotImplementedError
 
     def prompt_text(self, c: Claude, text: str):
@@ -46,8 +48,13 @@ class Backend:
     def prompt_slow(self, c: Claude, seconds: float, text: str):
         raise NotImplementedError
 
-    def after_resume(self, c: Claude, sid: str):
-        """Extra checks once a resumed session answered."""
+    def prompt_think(self, c: Claude, text: str):
+        """A prompt answered by a thinking block and the text "echo: <text>"."""
+        raise NotImplementedError
+
+    def after_resume(self, c: Claude, sid: str, first: dict, resumed: dict):
+        """Extra checks once a resumed session answered (`first`: the first session's
+        result, `resumed`: the resumed session's)."""
 
 
 def is_init(m):
@@ -107,6 +114,8 @@ class Scenarios:
             assert r2["total_cost_usd"] > cost1
             kinds = [m["type"] for m in c.since(mark)]
             assert kinds == ["system", "assistant", "result"], kinds
+            # "type" is not the first key of a result line: never sniff a byte prefix.
+            assert not c.raw[-1].startswith('{"type"') and json.loads(c.raw[-1])["type"] == "result"
             timing(backend, "text_turns", first_line_s=round(first_line, 3),
                    total_s=round(time.monotonic() - t0, 3))
         finally:
@@ -284,6 +293,10 @@ class Scenarios:
             assert resp["response"]["subtype"] == "success"
             r = c.wait_result()
             assert r["subtype"] == "error_during_execution" and r["is_error"] is True
+            assert r["terminal_reason"] == "aborted_tools" and r["num_turns"] == 3 and "result" not in r
+            texts = [b["text"] for m in c.lines if isinstance(m, dict) and m.get("type") == "user"
+                     for b in blocks(m, "text")]
+            assert texts == ["[Request interrupted by user for tool use]"]
             rejected = tool_results(c)
             assert rejected and rejected[0]["is_error"] is True
             # Answering the canceled request afterwards does nothing.
@@ -308,7 +321,9 @@ class Scenarios:
             assert c.wait_control_response(rid, 10)["response"]["subtype"] == "success"
             r = c.wait_result(10)
             assert r["subtype"] == "error_during_execution" and r["is_error"] is True
+            assert r["terminal_reason"] == "aborted_streaming" and r["num_turns"] == 2
             assert time.monotonic() - t < 3
+            assert not [m for m in c.lines if isinstance(m, dict) and m.get("type") == "assistant"]
         finally:
             c.stop()
 
@@ -384,6 +399,39 @@ class Scenarios:
         finally:
             c.stop()
 
+    def test_permission_mode_flag_plan_refuses(self, backend: Backend):
+        c = backend.start(["--permission-mode", "plan"])
+        try:
+            backend.prompt_tool(c, "Bash", {"command": "touch pl.txt"})
+            assert c.wait_for(is_init, 30)["permissionMode"] == "plan"
+            m = c.wait_for(lambda m: m.get("type") in ("result", "control_request"), 30)
+            assert m["type"] == "result" and m["subtype"] == "success" and m["is_error"] is True
+            assert tool_results(c)[0]["content"].startswith("Auto mode is unavailable")
+            assert not (backend.work / "pl.txt").exists()
+        finally:
+            c.stop()
+
+    def test_read_only_bash_is_not_asked(self, backend: Backend):
+        c = backend.start()
+        try:
+            backend.prompt_tool(c, "Bash", {"command": "echo hi"})
+            m = c.wait_for(lambda m: m.get("type") in ("result", "control_request"), 30)
+            assert m["type"] == "result" and tool_results(c)[0]["content"] == "hi"
+        finally:
+            c.stop()
+
+    def test_without_stdio_prompt_tool_nothing_is_asked(self, backend: Backend):
+        from driver import FIXED_FLAGS
+        flags = [f for f in FIXED_FLAGS if f not in ("--permission-prompt-tool", "stdio")]
+        c = backend.start(flags=flags)
+        try:
+            backend.prompt_tool(c, "Bash", {"command": "touch ns.txt"})
+            m = c.wait_for(lambda m: m.get("type") in ("result", "control_request"), 30)
+            assert m["type"] == "result" and len(m["permission_denials"]) == 1
+            assert tool_results(c)[0]["is_error"] is True and not (backend.work / "ns.txt").exists()
+        finally:
+            c.stop()
+
     def test_invalid_permission_mode_flag(self, backend: Backend):
         c = backend.start(["--permission-mode", "bogus"])
         try:
@@ -424,6 +472,42 @@ class Scenarios:
         finally:
             c.stop()
 
+    def test_set_model(self, backend: Backend):
+        c = backend.start()
+        try:
+            # Before the first prompt: only the control_response.
+            rid = c.control({"subtype": "set_model", "model": "claude-sonnet-4-5"})
+            resp = c.wait_control_response(rid, 10)["response"]
+            assert resp["subtype"] == "success" and resp["response"]["model"] == "claude-sonnet-4-5"
+            assert [m["type"] for m in c.since(0)] == ["control_response"]
+            backend.prompt_text(c, "hi")
+            assert c.wait_for(is_init, 30)["model"] == "claude-sonnet-4-5"
+            c.wait_result()
+            # After a turn: a replayed user line with string content first.
+            mark = len(c.lines)
+            rid = c.control({"subtype": "set_model", "model": "claude-haiku-4-5"})
+            c.wait_control_response(rid, 10)
+            replay = [m for m in c.since(mark) if m.get("type") == "user"]
+            assert len(replay) == 1 and replay[0].get("isReplay") is True
+            assert replay[0]["message"]["content"] == \
+                "<local-command-stdout>Set model to `claude-haiku-4-5`</local-command-stdout>"
+        finally:
+            c.stop()
+
+    def test_thinking_blocks(self, backend: Backend):
+        c = backend.start()
+        try:
+            backend.prompt_think(c, "it")
+            c.wait_result()
+            kinds = [(m["type"], m.get("subtype")) for m in c.since(0)]
+            assert kinds == [("system", "init"), ("system", "thinking_tokens"), ("assistant", None),
+                             ("assistant", None), ("result", "success")], kinds
+            a1, a2 = [m for m in c.lines if m["type"] == "assistant"]
+            assert blocks(a1, "thinking") and blocks(a2, "text")[0]["text"] == "echo: it"
+            assert a1["message"]["id"] == a2["message"]["id"] and a1["uuid"] != a2["uuid"]
+        finally:
+            c.stop()
+
     # ------------------------------------------------------------------ errors, resume, stdin
     @pytest.mark.parametrize("status", [500, 529])
     def test_api_error(self, backend: Backend, status):
@@ -446,7 +530,8 @@ class Scenarios:
         c = backend.start()
         try:
             backend.prompt_text(c, "remember banana")
-            sid = c.wait_result()["session_id"]
+            first = c.wait_result()
+            sid = first["session_id"]
         finally:
             c.stop()
         c2 = backend.start(["--resume", sid])
@@ -456,9 +541,21 @@ class Scenarios:
             init = c2.wait_for(is_init, 30)
             r = c2.wait_result()
             assert init["session_id"] == sid and r["session_id"] == sid and r["num_turns"] == 1
-            backend.after_resume(c2, sid)
+            backend.after_resume(c2, sid, first, r)
         finally:
             c2.stop()
+
+    def test_resume_unknown_id(self, backend: Backend):
+        sid = "00000000-0000-4000-8000-000000000000"
+        c = backend.start(["--resume", sid], env=backend.missing_resume_env)
+        try:
+            assert c.proc.wait(30) == 1
+            r = c.wait_result(5)  # written at once, before any input
+            assert r["subtype"] == "error_during_execution" and r["is_error"] is True and r["session_id"] == sid
+            assert r["startup_failure_reason"] == "resume_target_not_found"
+            assert f"No conversation found with session ID: {sid}" in c.stderr()
+        finally:
+            c.stop()
 
     def test_invalid_json_line_ends_the_process(self, backend: Backend):
         c = backend.start()
@@ -468,6 +565,16 @@ class Scenarios:
             c.send("this is not json")
             assert c.proc.wait(30) == 1
             assert "Error parsing streaming input line" in c.stderr()
+        finally:
+            c.stop()
+
+    def test_stdin_eof_exits_when_idle(self, backend: Backend):
+        c = backend.start(env=backend.eof_env, stdin="pipe")
+        try:
+            backend.prompt_text(c, "hi")
+            c.wait_result()
+            os.close(c.stdin_fd)
+            assert c.proc.wait(15) == 0
         finally:
             c.stop()
 
