@@ -183,6 +183,8 @@ def test_keep_sessions_and_restart_adopts(dh):
     sid = dh.run("session", "new", work, "--prompt", "hi").stdout.strip()
     spid = dh.json("session", "list")["sessions"][0]["pid"]
     dh.track(spid)
+    # claude writes its system/init only once it answers the prompt: wait for it.
+    assert wait_until(lambda: dh.json("session", "list")["sessions"][0]["status"] == "running", 10)
     r = dh.run("daemon", "stop", "--keep-sessions")
     assert r.returncode == 0
     assert pid_alive(spid)
