@@ -76,6 +76,22 @@ public struct SettingsStore: Sendable {
         return result
     }
 
+    /// The daemon's way (SPEC §2.2: where it must go on): a `settings.json` that cannot be
+    /// parsed is moved aside to `NAME.corrupt-TIMESTAMP` (said in the log), then the machine
+    /// id is read or created. nil, logged, when the file can still not be read or written.
+    public func ensureMachineIdRepairing() -> String? {
+        do {
+            return try ensureMachineId()
+        } catch FileIOError.corrupt(let path, let reason) {
+            let moved = FileIO.moveAside(path)
+            Log.warn("daemon", "\(path) could not be parsed (\(reason)); moved aside to \(moved ?? "?")")
+            return try? ensureMachineId()
+        } catch {
+            Log.error("daemon", "settings.json: \((error as? HappyError)?.what ?? "\(error)")")
+            return nil
+        }
+    }
+
     /// Removes `machineId` and keeps every other key (`auth logout`). No file → no-op.
     public func removeMachineId() throws {
         guard FileIO.exists(home.settings) else { return }

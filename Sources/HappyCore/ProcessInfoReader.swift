@@ -11,6 +11,12 @@ public enum ProcessProbe {
         statFields(pid).flatMap { $0.count > 19 ? UInt64($0[19]) : nil }
     }
 
+    /// (state, start time = field 22) of /proc/PID/stat; nil when the process is gone.
+    public static func readStat(_ pid: Int32) -> (state: Character, startTime: UInt64)? {
+        guard let f = statFields(pid), f.count > 19, let st = UInt64(f[19]), let state = f[0].first else { return nil }
+        return (state, st)
+    }
+
     /// Fields after `(comm)`: index 0 is field 3 (state).
     static func statFields(_ pid: Int32) -> [Substring]? {
         guard pid > 0, let bytes = try? FileIO.read("/proc/\(pid)/stat", limit: 64 * 1024) else { return nil }
@@ -54,11 +60,5 @@ public enum ProcessProbe {
         let n = buf.withUnsafeMutableBytes { readlink("/proc/self/exe", $0.baseAddress!.assumingMemoryBound(to: CChar.self), 4095) }
         if n > 0 { return String(decoding: buf[0..<n], as: UTF8.self) }
         return CommandLine.arguments.first ?? "happy"
-    }
-
-    /// Resident set size in bytes (for benchmarks/diagnostics).
-    public static func rssBytes(_ pid: Int32) -> UInt64? {
-        guard let f = statFields(pid), f.count > 21, let pages = UInt64(f[21]) else { return nil }
-        return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
     }
 }

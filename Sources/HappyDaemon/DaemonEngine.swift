@@ -146,6 +146,9 @@ public final class DaemonEngine: @unchecked Sendable {
         sink.setOnRotate { [weak self] newPath in self?.logRotated(to: newPath) }
         Log.info("daemon", "control server listening on 127.0.0.1:\(api.port)")
 
+        // settings.json belongs to the daemon: a corrupt one is moved aside, a machine id created.
+        _ = SettingsStore(home: home).ensureMachineIdRepairing()
+
         // 4. Server link (machine sync), when credentials exist.
         let ctx = DaemonContext(config: config, sessions: sessions, httpPort: api.port, pid: pid, startedAt: startedAt,
                                 requestShutdown: { [weak self] src, keep in self?.requestShutdown(source: src, keepSessions: keep) })
@@ -302,10 +305,14 @@ public final class DaemonEngine: @unchecked Sendable {
         }
     }
 
-    /// start + wait: 0 after a clean shutdown.
-    public func run() async throws -> Int32 {
-        try await start()
-        await waitUntilStopped()
-        return 0
+    /// `daemon start-sync`: the product's engine (session manager, machine sync when
+    /// credentials exist) in the foreground until it shuts down.
+    public static func runForeground(config: HappyConfig, logToStderr: Bool) async throws {
+        var opts = DaemonOptions()
+        opts.logToStderr = logToStderr
+        let engine = DaemonEngine(config: config, sessions: SessionManager(config: config),
+                                  serverLinkFactory: MachineSync.factory(), options: opts)
+        try await engine.start()
+        await engine.waitUntilStopped()
     }
 }

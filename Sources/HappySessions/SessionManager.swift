@@ -70,7 +70,7 @@ public actor SessionManager: SessionService {
     }
 
     /// `clock` (monotonic seconds) measures idleness; tests pass a manual one.
-    init(config: HappyConfig, environment: [String: String], killGrace: Double,
+    public init(config: HappyConfig, environment: [String: String], killGrace: Double,
          clock: @escaping @Sendable () -> Double = MonotonicClock.now) {
         self.config = config
         self.clock = clock
@@ -81,12 +81,10 @@ public actor SessionManager: SessionService {
         self.capBytes = max(1024, Int64(mib * 1_048_576))
     }
 
-    isolated deinit {
-        // A manager dropped without shutdown() must not leave sources (and their fds) behind.
-        idleTimer?.cancel()
-        inotifySource?.cancel()
-        for l in live.values { l.exitSource?.cancel() }
-    }
+    /// Every Dispatch source the manager created: a manager dropped without shutdown()
+    /// must not leave sources (and their fds) behind. (A bag with its own deinit instead of
+    /// an `isolated deinit`, which the 6.3 compiler cannot optimise across modules.)
+    nonisolated let sources = DispatchSourceBag()
 
     // MARK: - SessionService
 
@@ -124,7 +122,7 @@ public actor SessionManager: SessionService {
                 records[rec.id] = rec
                 continue
             }
-            if let st = rec.processStartTime, let cur = ProcInfo.readStat(rec.pid),
+            if let st = rec.processStartTime, let cur = ProcessProbe.readStat(rec.pid),
                cur.startTime == st, cur.state != "Z", cur.state != "X" {
                 records[rec.id] = rec
                 adopt(rec.id)
@@ -166,7 +164,7 @@ public actor SessionManager: SessionService {
         // Environment and executable (no process is started when these fail).
         let env = try SessionEnvironment.merge(daemon: environment, profile: config.env, request: request.environmentVariables)
         let command = config.claude.command
-        guard let exe = ProcInfo.resolveExecutable(command, path: environment["PATH"]) else {
+        guard let exe = ExecutableLookup.resolve(command, path: environment["PATH"]) else {
             throw SessionError.spawnFailed(command.contains("/")
                 ? "claude.command \(command) is not an executable file"
                 : "claude.command \(command) was not found in PATH")
@@ -231,7 +229,7 @@ public actor SessionManager: SessionService {
         var rec = SessionRecord(id: id, pid: pid, directory: directory, status: .starting,
                                 startedBy: request.startedBy, startedAt: ISOTime.nowMs(),
                                 stdoutPath: stdoutPath, stderrPath: stderrPath)
-        rec.processStartTime = ProcInfo.startTime(pid)
+        rec.processStartTime = ProcessProbe.startTime(pid)
         records[id] = rec
         let l = Live(id: id, isChild: true, sawOutput: false, now: clock())
         l.readFD = readFD
@@ -325,8 +323,8 @@ public actor SessionManager: SessionService {
                 var code: Int32 = 0
                 let r = cposix_reap(rec.pid, &code)
                 if r == rec.pid { exited(id, code: code); continue }
-                if r < 0 && !ProcInfo.isRunning(rec.pid) { exited(id, code: nil); continue }
-            } else if !ProcInfo.isRunning(rec.pid) {
+                if r < 0 && !ProcessProbe.isAlive(rec.pid) { exited(id, code: nil); continue }
+            } else if !ProcessProbe.isAlive(rec.pid) {
                 exited(id, code: nil)
             }
         }
@@ -365,6 +363,7 @@ public actor SessionManager: SessionService {
                 src.setCancelHandler { close(fd) }
                 src.resume()
                 inotifySource = src
+                sources.add(src)
             }
         }
         if idleTimer == nil, config.sessions.idleTimeoutMinutes > 0 {
@@ -378,6 +377,7 @@ public actor SessionManager: SessionService {
             }
             t.resume()
             idleTimer = t
+            sources.add(t)
         }
     }
 
@@ -412,6 +412,7 @@ public actor SessionManager: SessionService {
         src.setCancelHandler { close(pidfd) }
         src.resume()
         l.exitSource = src
+        sources.add(src)
     }
 
     /// Re-adopts a live session left by a previous daemon: output from where it stands.

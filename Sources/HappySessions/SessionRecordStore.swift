@@ -45,45 +45,6 @@ extension SessionRecord {
     }
 }
 
-/// Facts about processes from /proc (Linux).
-enum ProcInfo {
-    /// (state, start time = field 22) of /proc/PID/stat; nil when the process is gone.
-    static func readStat(_ pid: Int32) -> (state: Character, startTime: UInt64)? {
-        guard let bytes = try? FileIO.read("/proc/\(pid)/stat", limit: 64 * 1024),
-              let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
-        let rest = String(decoding: bytes[(close + 1)...], as: UTF8.self)
-        let fields = rest.split(separator: " ", omittingEmptySubsequences: true)
-        // fields[0] is field 3 (state); field 22 is fields[19].
-        guard fields.count > 19, let st = UInt64(fields[19]), let state = fields[0].first else { return nil }
-        return (state, st)
-    }
-
-    static func startTime(_ pid: Int32) -> UInt64? { readStat(pid)?.startTime }
-
-    /// Alive and not a zombie.
-    static func isRunning(_ pid: Int32) -> Bool {
-        guard let s = readStat(pid) else { return false }
-        return s.state != "Z" && s.state != "X"
-    }
-
-    /// Resolves a command: a name with a `/` is used as is, a bare name is searched in PATH.
-    static func resolveExecutable(_ command: String, path: String?) -> String? {
-        func ok(_ p: String) -> Bool {
-            var st = stat()
-            return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(p, X_OK) == 0
-        }
-        if command.isEmpty { return nil }
-        if command.contains("/") { return ok(command) ? command : nil }
-        let dirs = (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":", omittingEmptySubsequences: false)
-        for d in dirs {
-            let dir = d.isEmpty ? "." : String(d)
-            let candidate = dir + "/" + command
-            if ok(candidate) { return candidate }
-        }
-        return nil
-    }
-}
-
 /// Splits appended output into complete lines and extracts what the record needs.
 struct StreamJSONScanner {
     /// Bytes of a line whose newline has not arrived yet.

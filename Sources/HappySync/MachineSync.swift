@@ -472,7 +472,7 @@ public actor MachineSync: ServerLink {
 
     /// Decrypts, dispatches and encrypts one RPC; the reply is one base64 string. The
     /// second value runs after the ack was sent (stop-daemon starts the shutdown).
-    func handleRPC(_ request: JSON) async -> (String, (@Sendable () -> Void)?) {
+    public func handleRPC(_ request: JSON) async -> (String, (@Sendable () -> Void)?) {
         let method = request["method"]?.string ?? ""
         let prefix = identity.machineId + ":"
         let name = method.hasPrefix(prefix) ? String(method.dropFirst(prefix.count)) : ""

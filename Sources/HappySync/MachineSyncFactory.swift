@@ -45,7 +45,7 @@ extension MachineSync {
                 Log.warn("sync", "access.key is not usable (\(why)); running offline — run `happy auth login`")
                 return nil
             }
-            guard let machineId = ensureMachineId(cfg.home) else { return nil }
+            guard let machineId = SettingsStore(home: cfg.home).ensureMachineIdRepairing() else { return nil }
             let net = NetOptions.environment(env)
             let api = HappyServerAPI(serverUrl: cfg.serverUrl, transport: HTTPClient(options: net), token: creds.token)
             var timing = Timing()
@@ -65,22 +65,6 @@ extension MachineSync {
                                hooks: Hooks(sessions: ctx.sessions, requestShutdown: { requestShutdown($0, false) }),
                                registry: HappyServerRegistry(api: api),
                                makeSocket: { SocketIOSyncSocket(client: SocketIOClient(url: url, path: "/v1/updates", auth: auth, options: sioOptions)) })
-        }
-    }
-
-    /// `machineId` from settings.json, created if absent; a corrupt settings.json is
-    /// moved aside (and logged) first, like the daemon does at start.
-    static func ensureMachineId(_ home: HomeLayout) -> String? {
-        let store = SettingsStore(home: home)
-        do {
-            return try store.ensureMachineId()
-        } catch FileIOError.corrupt(let path, let reason) {
-            let moved = FileIO.moveAside(path)
-            Log.warn("daemon", "\(path) could not be parsed (\(reason)); moved aside to \(moved ?? "?")")
-            return try? store.ensureMachineId()
-        } catch {
-            Log.error("sync", "cannot read or create the machine id: \(renderError(error)); running offline")
-            return nil
         }
     }
 }

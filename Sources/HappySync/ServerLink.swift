@@ -5,7 +5,6 @@ import HappyRealtime
 import HappyConfig
 import HappyServerAPI
 import HappySessions
-import HappySync
 /// Seams between the daemon engine and the parts built elsewhere (machine sync).
 
 /// The server connection as shown by `daemon status` / `GET /status`.

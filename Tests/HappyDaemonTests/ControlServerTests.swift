@@ -86,7 +86,9 @@ final class EngineHarness: @unchecked Sendable {
         // Without a link: no-credentials.
         let h2 = try await EngineHarness()
         #expect(try await off { try h2.client.status() }["server"] == "no-credentials")
-        #expect(try await off { try h2.client.status() }["machineId"] == .null)
+        // The engine owns settings.json: it creates the machine id at start (UUID v4, lower case).
+        let mid = try await off { try h2.client.status() }["machineId"]?.string
+        #expect(mid?.count == 36 && mid == mid?.lowercased())
         await h2.stop()
     }
 

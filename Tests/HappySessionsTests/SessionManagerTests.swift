@@ -92,7 +92,7 @@ import Glibc
         #expect(lstat(dir + "/stdin.fifo", &st) == 0 && (st.st_mode & S_IFMT) == S_IFIFO)
         let persisted = try #require(try FileIO.readJSON(dir + "/session.json"))
         #expect(persisted["status"]?.string == "running")
-        #expect(persisted["processStartTime"]?.double.map { UInt64($0) } == ProcInfo.startTime(rec.pid))
+        #expect(persisted["processStartTime"]?.double.map { UInt64($0) } == ProcessProbe.startTime(rec.pid))
         await f.cleanup(m)
     }
 
@@ -478,7 +478,7 @@ import Glibc
         #expect(await eventually { await m1.get(rec.id)?.numTurns == 1 })
         // The first daemon goes away without stopping its session.
         await m1.shutdown(keepSessions: true)
-        #expect(ProcInfo.isRunning(rec.pid))
+        #expect(ProcessProbe.isAlive(rec.pid))
         let onDisk = try #require(try FileIO.readJSON(f.config.home.sessionDir(rec.id) + "/session.json"))
         #expect(onDisk["status"]?.string == "running")
         #expect(onDisk["numTurns"]?.int == 1)
@@ -546,7 +546,7 @@ import Glibc
             #expect(onDisk["exitCode"] == .null)
         }
         #expect(await m.liveCount() == 0)
-        #expect(ProcInfo.isRunning(getpid()))
+        #expect(ProcessProbe.isAlive(getpid()))
         await f.cleanup(m)
     }
 

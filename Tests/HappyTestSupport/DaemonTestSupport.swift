@@ -3,15 +3,15 @@ import CPosix
 #if canImport(Glibc)
 import Glibc
 #endif
-@testable import HappyCore
-@testable import HappyCrypto
-@testable import HappyNet
-@testable import HappyRealtime
-@testable import HappyConfig
-@testable import HappyServerAPI
-@testable import HappySessions
-@testable import HappySync
-@testable import HappyDaemon
+import HappyCore
+import HappyCrypto
+import HappyNet
+import HappyRealtime
+import HappyConfig
+import HappyServerAPI
+import HappySessions
+import HappySync
+import HappyDaemon
 
 /// In-memory SessionService for daemon tests.
 actor FakeSessions: SessionService {

@@ -1,17 +1,16 @@
 import Foundation
-import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
-@testable import HappyCore
-@testable import HappyCrypto
-@testable import HappyNet
-@testable import HappyRealtime
-@testable import HappyConfig
-@testable import HappyServerAPI
-@testable import HappySessions
-@testable import HappySync
-@testable import HappyDaemon
+import HappyCore
+import HappyCrypto
+import HappyNet
+import HappyRealtime
+import HappyConfig
+import HappyServerAPI
+import HappySessions
+import HappySync
+import HappyDaemon
 
 /// A temporary home + work folder and a SessionManager running the fake claude.
 struct SessionFixture {
@@ -76,7 +75,7 @@ func eventually(_ timeout: Double = 30, _ cond: () async -> Bool) async -> Bool 
 }
 
 /// State letter of /proc/PID/stat, nil when the pid is gone.
-func procState(_ pid: Int32) -> Character? { ProcInfo.readStat(pid)?.state }
+func procState(_ pid: Int32) -> Character? { ProcessProbe.readStat(pid)?.state }
 
 func readText(_ path: String) -> String {
     (try? FileIO.read(path)).flatMap { $0.map { String(decoding: $0, as: UTF8.self) } } ?? ""

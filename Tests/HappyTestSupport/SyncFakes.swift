@@ -1,13 +1,13 @@
 import Foundation
-@testable import HappyCore
-@testable import HappyCrypto
-@testable import HappyNet
-@testable import HappyRealtime
-@testable import HappyConfig
-@testable import HappyServerAPI
-@testable import HappySessions
-@testable import HappySync
-@testable import HappyDaemon
+import HappyCore
+import HappyCrypto
+import HappyNet
+import HappyRealtime
+import HappyConfig
+import HappyServerAPI
+import HappySessions
+import HappySync
+import HappyDaemon
 
 /// An in-memory Happy Server for machine-sync unit tests: compare-and-swap updates
 /// with the acks of protocol sheet §6.2, an event log, scripted failures.

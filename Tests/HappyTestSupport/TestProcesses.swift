@@ -1,14 +1,14 @@
 import Foundation
 import Glibc
-@testable import HappyCore
-@testable import HappyCrypto
-@testable import HappyNet
-@testable import HappyRealtime
-@testable import HappyConfig
-@testable import HappyServerAPI
-@testable import HappySessions
-@testable import HappySync
-@testable import HappyDaemon
+import HappyCore
+import HappyCrypto
+import HappyNet
+import HappyRealtime
+import HappyConfig
+import HappyServerAPI
+import HappySessions
+import HappySync
+import HappyDaemon
 
 /// Paths inside the repository (from this file's location).
 enum RepoPaths {

@@ -66,30 +66,8 @@ public enum DaemonCommands {
     static let startSync: CommandHandler = { ctx in
         let cfg = try ctx.config()
         _ = try ctx.preparedHome()
-        var opts = DaemonOptions()
-        opts.logToStderr = isatty(2) == 1
-        let sessions = SessionManager(config: cfg)
-        // Machine sync plugs in here (ServerLinkFactory); nil = offline, server "no-credentials".
-        let engine = DaemonEngine(config: cfg, sessions: sessions, serverLinkFactory: DaemonLinkSeam.factory(cfg), options: opts)
-        try await engine.start()
-        ensureSettings(cfg)
-        await engine.waitUntilStopped()
+        try await DaemonEngine.runForeground(config: cfg, logToStderr: isatty(2) == 1)
         return 0
-    }
-
-    /// settings.json belongs to the daemon at start: a corrupt one is moved aside (and
-    /// logged), a missing machineId is created.
-    static func ensureSettings(_ cfg: HappyConfig) {
-        let store = SettingsStore(home: cfg.home)
-        do {
-            try store.ensureMachineId()
-        } catch FileIOError.corrupt(let path, let reason) {
-            let moved = FileIO.moveAside(path)
-            Log.warn("daemon", "\(path) could not be parsed (\(reason)); moved aside to \(moved ?? "?")")
-            _ = try? store.ensureMachineId()
-        } catch {
-            Log.error("daemon", "settings.json: \((error as? HappyError)?.what ?? "\(error)")")
-        }
     }
 
     static let restart: CommandHandler = { ctx in
@@ -212,7 +190,4 @@ public enum DaemonCommands {
 }
 
 /// Where machine sync plugs into `daemon start-sync`.
-enum DaemonLinkSeam {
-    /// Machine sync (SPEC §4.4); the factory returns nil without credentials.
-    static func factory(_ config: HappyConfig) -> ServerLinkFactory? { MachineSync.factory() }
-}
+

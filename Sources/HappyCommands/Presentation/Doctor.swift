@@ -110,13 +110,7 @@ public enum Doctor {
 
     /// The configured claude command: an absolute/relative path, or a name on PATH.
     public static func findExecutable(_ command: String, environment: [String: String]) -> String? {
-        func executable(_ p: String) -> Bool { access(p, X_OK) == 0 && !FileIO.isDirectory(p) }
-        if command.contains("/") { return executable(command) ? command : nil }
-        for dir in (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") where !dir.isEmpty {
-            let p = "\(dir)/\(command)"
-            if executable(p) { return p }
-        }
-        return nil
+        ExecutableLookup.resolve(command, path: environment["PATH"])
     }
 
     static func claudeCheck(_ command: String, environment: [String: String]) -> DoctorCheck {
