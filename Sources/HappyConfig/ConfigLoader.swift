@@ -27,26 +27,7 @@ public struct ResolvedConfig: Sendable, Equatable {
     public var warnings: [String] { profile.warnings }
 
     /// The value of a dotted key as JSON (as shown by `profile show --json`).
-    public func value(_ key: String) -> JSON {
-        let c = config
-        switch key {
-        case "serverUrl": return .string(c.serverUrl)
-        case "webappUrl": return .string(c.webappUrl)
-        case "homeDir": return .string(c.homeDir)
-        case "daemon.httpPort": return .int(c.daemon.httpPort)
-        case "daemon.heartbeatSeconds": return .number(c.daemon.heartbeatSeconds)
-        case "daemon.healthCheckSeconds": return .number(c.daemon.healthCheckSeconds)
-        case "daemon.logMaxMiB": return .number(c.daemon.logMaxMiB)
-        case "daemon.logFiles": return .int(c.daemon.logFiles)
-        case "sessions.max": return .int(c.sessions.max)
-        case "sessions.idleTimeoutMinutes": return .number(c.sessions.idleTimeoutMinutes)
-        case "sessions.maxOutputMiB": return .number(c.sessions.maxOutputMiB)
-        case "claude.command": return .string(c.claude.command)
-        case "claude.args": return .array(c.claude.args.map { .string($0) })
-        case "env": return .object(c.env.mapValues { .string($0) })
-        default: return .null
-        }
-    }
+    public func value(_ key: String) -> JSON { ProfileSchema.setting(key)?.get(config) ?? .null }
 
     /// `{"profile": NAME, "settings": {KEY: {"value", "source", "from"}}}`
     public var showJSON: JSON {
@@ -145,23 +126,7 @@ public struct ConfigLoader: Sendable {
     }
 
     func apply(_ key: String, _ v: JSON, to c: inout HappyConfig) {
-        switch key {
-        case "serverUrl": c.serverUrl = v.string ?? c.serverUrl
-        case "webappUrl": c.webappUrl = v.string ?? c.webappUrl
-        case "homeDir": c.homeDir = v.string ?? c.homeDir
-        case "daemon.httpPort": c.daemon.httpPort = v.int ?? c.daemon.httpPort
-        case "daemon.heartbeatSeconds": c.daemon.heartbeatSeconds = v.double ?? c.daemon.heartbeatSeconds
-        case "daemon.healthCheckSeconds": c.daemon.healthCheckSeconds = v.double ?? c.daemon.healthCheckSeconds
-        case "daemon.logMaxMiB": c.daemon.logMaxMiB = v.double ?? c.daemon.logMaxMiB
-        case "daemon.logFiles": c.daemon.logFiles = v.int ?? c.daemon.logFiles
-        case "sessions.max": c.sessions.max = v.int ?? c.sessions.max
-        case "sessions.idleTimeoutMinutes": c.sessions.idleTimeoutMinutes = v.double ?? c.sessions.idleTimeoutMinutes
-        case "sessions.maxOutputMiB": c.sessions.maxOutputMiB = v.double ?? c.sessions.maxOutputMiB
-        case "claude.command": c.claude.command = v.string ?? c.claude.command
-        case "claude.args": c.claude.args = v.array?.compactMap(\.string) ?? c.claude.args
-        case "env": c.env = v.object?.compactMapValues(\.string) ?? c.env
-        default: break
-        }
+        ProfileSchema.setting(key)?.set(&c, v)
     }
 
     /// `profile list`: every visible profile with its description (nil when the file

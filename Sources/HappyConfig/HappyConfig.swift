@@ -14,6 +14,20 @@ public struct HappyConfig: Sendable, Equatable {
         public var max: Int = 32
         public var idleTimeoutMinutes: Double = 0
         public var maxOutputMiB: Double = 100
+        /// Mirror sessions to the server (SPEC §7); false = local only.
+        public var sync: Bool = true
+        /// The mode a session starts in when its spawn does not name one (SPEC §7.6):
+        /// `default`, `acceptEdits`, `bypassPermissions` or `plan`.
+        public var permissionMode: String = "default"
+        public init() {}
+    }
+    /// What the phone's RPCs may touch (SPEC §4.4).
+    public struct RPC: Sendable, Equatable {
+        /// Folders the bash/file RPCs may use; a leading `~` is expanded to `$HOME` where
+        /// they are applied. Default: the user's home folder.
+        public var roots: [String] = ["~"]
+        /// Append one line per phone-originated action to `logs/rpc-audit.jsonl`.
+        public var audit: Bool = true
         public init() {}
     }
     public struct Claude: Sendable, Equatable {
@@ -30,6 +44,7 @@ public struct HappyConfig: Sendable, Equatable {
     public var homeDir: String
     public var daemon = Daemon()
     public var sessions = Sessions()
+    public var rpc = RPC()
     public var claude = Claude()
     /// Extra environment for spawned sessions, values still unexpanded (`${VAR}` is
     /// expanded at spawn time from the daemon's environment).
@@ -51,6 +66,8 @@ public struct HomeLayout: Sendable, Equatable {
     public var daemonLock: String { root + "/daemon.state.json.lock" }
     public var logsDir: String { root + "/logs" }
     public var daemonStdioLog: String { root + "/logs/daemon-stdio.log" }
+    /// One JSON line per phone-originated action (SPEC §4.4), rotated like the daemon logs.
+    public var rpcAuditLog: String { root + "/logs/rpc-audit.jsonl" }
     public var sessionsDir: String { root + "/sessions" }
     public func sessionDir(_ id: String) -> String { sessionsDir + "/" + id }
 }

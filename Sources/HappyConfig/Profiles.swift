@@ -32,7 +32,8 @@ public struct ProfileData: Sendable, Equatable {
 /// The profile keys of SPEC §2.1 and what each must hold.
 public enum ProfileSchema {
     public enum ValueType: Sendable, Equatable {
-        case string, url, port, positiveNumber, nonNegativeNumber, positiveInt, stringList, stringMap
+        case string, url, port, positiveNumber, nonNegativeNumber, positiveInt, bool, stringList, stringMap
+        case choice([String])
         public var expected: String {
             switch self {
             case .string: return "a string"
@@ -41,25 +42,84 @@ public enum ProfileSchema {
             case .positiveNumber: return "a positive number"
             case .nonNegativeNumber: return "a number ≥ 0"
             case .positiveInt: return "a positive integer"
+            case .bool: return "true or false"
             case .stringList: return "a list of strings"
             case .stringMap: return "a mapping of names to strings"
+            case .choice(let c): return "one of " + c.joined(separator: ", ")
             }
         }
     }
 
-    /// Every setting, in display order (`description` is not a setting).
-    public static let keys: [(String, ValueType)] = [
-        ("serverUrl", .url), ("webappUrl", .url), ("homeDir", .string),
-        ("daemon.httpPort", .port), ("daemon.heartbeatSeconds", .positiveNumber),
-        ("daemon.healthCheckSeconds", .positiveNumber), ("daemon.logMaxMiB", .positiveNumber),
-        ("daemon.logFiles", .positiveInt),
-        ("sessions.max", .positiveInt), ("sessions.idleTimeoutMinutes", .nonNegativeNumber),
-        ("sessions.maxOutputMiB", .positiveNumber),
-        ("claude.command", .string), ("claude.args", .stringList), ("env", .stringMap),
-    ]
-    static let sections: Set<String> = ["daemon", "sessions", "claude"]
+    /// One setting: its dotted YAML name, what it must hold, and where it lives in
+    /// `HappyConfig`. The one list of settings: profile parsing, resolution, `profile show`
+    /// and the completions all read it.
+    public struct Setting: Sendable {
+        public let key: String
+        public let type: ValueType
+        public let get: @Sendable (HappyConfig) -> JSON
+        public let set: @Sendable (inout HappyConfig, JSON) -> Void
 
-    public static func type(of key: String) -> ValueType? { keys.first { $0.0 == key }?.1 }
+        init(_ key: String, _ type: ValueType, _ path: WritableKeyPath<HappyConfig, String> & Sendable) {
+            self.key = key; self.type = type
+            get = { .string($0[keyPath: path]) }
+            set = { c, v in if let s = v.string { c[keyPath: path] = s } }
+        }
+        init(_ key: String, _ type: ValueType, _ path: WritableKeyPath<HappyConfig, Int> & Sendable) {
+            self.key = key; self.type = type
+            get = { .int($0[keyPath: path]) }
+            set = { c, v in if let i = v.int { c[keyPath: path] = i } }
+        }
+        init(_ key: String, _ type: ValueType, _ path: WritableKeyPath<HappyConfig, Double> & Sendable) {
+            self.key = key; self.type = type
+            get = { .number($0[keyPath: path]) }
+            set = { c, v in if let d = v.double { c[keyPath: path] = d } }
+        }
+        init(_ key: String, _ type: ValueType, _ path: WritableKeyPath<HappyConfig, Bool> & Sendable) {
+            self.key = key; self.type = type
+            get = { .bool($0[keyPath: path]) }
+            set = { c, v in if let b = v.bool { c[keyPath: path] = b } }
+        }
+        init(_ key: String, _ type: ValueType, _ path: WritableKeyPath<HappyConfig, [String]> & Sendable) {
+            self.key = key; self.type = type
+            get = { .array($0[keyPath: path].map { .string($0) }) }
+            set = { c, v in if let a = v.array { c[keyPath: path] = a.compactMap(\.string) } }
+        }
+        init(_ key: String, _ type: ValueType, _ path: WritableKeyPath<HappyConfig, [String: String]> & Sendable) {
+            self.key = key; self.type = type
+            get = { .object($0[keyPath: path].mapValues { .string($0) }) }
+            set = { c, v in if let o = v.object { c[keyPath: path] = o.compactMapValues(\.string) } }
+        }
+    }
+
+    /// The permission modes a session can run in (SPEC §7.6).
+    public static let permissionModes = ["default", "acceptEdits", "bypassPermissions", "plan"]
+
+    /// Every setting, in display order (`description` is not a setting).
+    public static let settings: [Setting] = [
+        Setting("serverUrl", .url, \.serverUrl), Setting("webappUrl", .url, \.webappUrl),
+        Setting("homeDir", .string, \.homeDir),
+        Setting("daemon.httpPort", .port, \.daemon.httpPort),
+        Setting("daemon.heartbeatSeconds", .positiveNumber, \.daemon.heartbeatSeconds),
+        Setting("daemon.healthCheckSeconds", .positiveNumber, \.daemon.healthCheckSeconds),
+        Setting("daemon.logMaxMiB", .positiveNumber, \.daemon.logMaxMiB),
+        Setting("daemon.logFiles", .positiveInt, \.daemon.logFiles),
+        Setting("sessions.max", .positiveInt, \.sessions.max),
+        Setting("sessions.idleTimeoutMinutes", .nonNegativeNumber, \.sessions.idleTimeoutMinutes),
+        Setting("sessions.maxOutputMiB", .positiveNumber, \.sessions.maxOutputMiB),
+        Setting("sessions.sync", .bool, \.sessions.sync),
+        Setting("sessions.permissionMode", .choice(permissionModes), \.sessions.permissionMode),
+        Setting("rpc.roots", .stringList, \.rpc.roots),
+        Setting("rpc.audit", .bool, \.rpc.audit),
+        Setting("claude.command", .string, \.claude.command), Setting("claude.args", .stringList, \.claude.args),
+        Setting("env", .stringMap, \.env),
+    ]
+
+    /// (key, type) of every setting, in display order.
+    public static var keys: [(String, ValueType)] { settings.map { ($0.key, $0.type) } }
+    public static func setting(_ key: String) -> Setting? { settings.first { $0.key == key } }
+    static let sections: Set<String> = ["daemon", "sessions", "rpc", "claude"]
+
+    public static func type(of key: String) -> ValueType? { setting(key)?.type }
 
     /// Type-checks one YAML value. Throws `ConfigError.wrongType` naming the key.
     static func convert(_ node: YAMLNode, key: String, type: ValueType, file: String) throws -> JSON {
@@ -75,6 +135,16 @@ public enum ProfileSchema {
             return d
         }
         switch type {
+        case .bool:
+            guard case .scalar(let s, true) = node.kind else { throw bad() }
+            switch s.lowercased() {
+            case "true", "yes", "on": return .bool(true)
+            case "false", "no", "off": return .bool(false)
+            default: throw bad()
+            }
+        case .choice(let options):
+            guard let s = node.scalar, !node.isNull, options.contains(s) else { throw bad() }
+            return .string(s)
         case .string, .url:
             guard let s = node.scalar, !node.isNull else { throw bad() }
             if type == .url {
