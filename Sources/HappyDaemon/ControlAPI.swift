@@ -145,7 +145,7 @@ public final class ControlAPI: ControlRequestHandler, @unchecked Sendable {
     // MARK: routing
 
     enum Route {
-        case health, status, sessions, session(String), messages(String), stop
+        case health, status, sessions, session(String), messages(String), permission(String, String), stop
     }
 
     func route(_ path: String) -> Route? {
@@ -158,11 +158,14 @@ public final class ControlAPI: ControlRequestHandler, @unchecked Sendable {
         default: break
         }
         let parts = p.split(separator: "/", omittingEmptySubsequences: false)
-        // ["", "sessions", id] or ["", "sessions", id, "messages"]
+        // ["", "sessions", id], ["", "sessions", id, "messages"], ["", "sessions", id, "permissions", rid]
         guard parts.count >= 3, parts[0].isEmpty, parts[1] == "sessions", !parts[2].isEmpty else { return nil }
         let id = HTTPCodec.percentDecode(String(parts[2]))
         if parts.count == 3 { return .session(id) }
         if parts.count == 4 && parts[3] == "messages" { return .messages(id) }
+        if parts.count == 5 && parts[3] == "permissions" && !parts[4].isEmpty {
+            return .permission(id, HTTPCodec.percentDecode(String(parts[4])))
+        }
         return nil
     }
 
@@ -171,7 +174,7 @@ public final class ControlAPI: ControlRequestHandler, @unchecked Sendable {
         case .health, .status: return ["GET"]
         case .sessions: return ["GET", "POST"]
         case .session: return ["GET", "DELETE"]
-        case .messages, .stop: return ["POST"]
+        case .messages, .permission, .stop: return ["POST"]
         }
     }
 
@@ -246,8 +249,9 @@ public final class ControlAPI: ControlRequestHandler, @unchecked Sendable {
             return await spawn(body)
         case .session(let id):
             if req.method == "GET" {
-                guard let s = await sessions.get(id) else { return Self.error(404, SessionError.notFound(id).what) }
-                return Self.json(200, ["session": s.json])
+                do { return Self.json(200, ["session": try await sessions.resolve(id).json]) } catch {
+                    return Self.sessionErrorResponse(error)
+                }
             }
             do {
                 let s = try await sessions.stop(id, reason: .requested)
@@ -258,6 +262,8 @@ public final class ControlAPI: ControlRequestHandler, @unchecked Sendable {
             } catch {
                 return Self.sessionErrorResponse(error)
             }
+        case .permission(let id, let requestId):
+            return await answerPermission(id, requestId, body)
         case .messages(let id):
             guard case .object(let o)? = body else {
                 return Self.error(400, body == nil ? "a JSON body {\"text\": string} is required" : "the body must be a JSON object")
@@ -273,38 +279,45 @@ public final class ControlAPI: ControlRequestHandler, @unchecked Sendable {
     }
 
     private func spawn(_ body: JSON?) async -> HTTPResponse {
-        guard case .object(let o)? = body else {
-            return Self.error(400, body == nil ? "a JSON body with \"directory\" is required" : "the body must be a JSON object")
-        }
-        guard let dir = o["directory"]?.string, !dir.isEmpty else { return Self.error(400, "directory is required and must be a string") }
-        guard dir.hasPrefix("/") else { return Self.error(400, "directory must be an absolute path") }
-        var req = SpawnRequest(directory: dir)
-        if let v = o["prompt"], !v.isNull {
-            guard let s = v.string else { return Self.error(400, "prompt must be a string") }
-            req.prompt = s
-        }
-        if let v = o["createDirectory"], !v.isNull {
-            guard let b = v.bool else { return Self.error(400, "createDirectory must be a boolean") }
-            req.createDirectory = b
-        }
-        if let v = o["environmentVariables"], !v.isNull {
-            guard let env = v.object else { return Self.error(400, "environmentVariables must be an object of strings") }
-            var out: [String: String] = [:]
-            for (k, val) in env {
-                guard let s = val.string else { return Self.error(400, "environmentVariables.\(k) must be a string") }
-                guard !k.isEmpty, !k.contains("="), !k.contains("\0") else { return Self.error(400, "invalid environment variable name \(k)") }
-                out[k] = s
-            }
-            req.environmentVariables = out
-        }
-        if let v = o["startedBy"], !v.isNull {
-            guard let s = v.string, !s.isEmpty else { return Self.error(400, "startedBy must be a non-empty string") }
-            req.startedBy = s
+        let req: SpawnRequest
+        do {
+            req = try SpawnRequest.parse(body, origin: .controlAPI, home: Paths.userHome(ProcessInfo.processInfo.environment))
+        } catch {
+            return Self.error(400, error.what)
         }
         do {
             let s = try await sessions.spawn(req)
             Log.info("control", "session \(s.id) spawned (pid \(s.pid)) in \(s.directory) by \(s.startedBy)")
             return Self.json(201, ["session": s.json])
+        } catch {
+            return Self.sessionErrorResponse(error)
+        }
+    }
+
+    /// `POST /sessions/:id/permissions/:requestId {approved, reason?, mode?, allowTools?}` (SPEC §7.7).
+    private func answerPermission(_ id: String, _ requestId: String, _ body: JSON?) async -> HTTPResponse {
+        guard case .object(let o)? = body else {
+            return Self.error(400, body == nil ? "a JSON body {\"approved\": bool} is required" : "the body must be a JSON object")
+        }
+        guard let approved = o["approved"]?.bool else { return Self.error(400, "approved is required and must be a boolean") }
+        var answer = PermissionAnswer(approved: approved)
+        if let v = o["reason"], !v.isNull {
+            guard let r = v.string else { return Self.error(400, "reason must be a string") }
+            answer.reason = r
+        }
+        if let v = o["mode"], !v.isNull {
+            guard let m = v.string.flatMap(PermissionMode.init(appValue:)) else {
+                return Self.error(400, "mode must be one of \(PermissionMode.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            answer.mode = m
+        }
+        if let v = o["allowTools"], !v.isNull {
+            guard let a = v.array, a.allSatisfy({ $0.string != nil }) else { return Self.error(400, "allowTools must be a list of strings") }
+            answer.allowTools = a.compactMap(\.string)
+        }
+        do {
+            let s = try await sessions.answerPermission(id, requestId: requestId, answer)
+            return Self.json(200, ["session": s.json])
         } catch {
             return Self.sessionErrorResponse(error)
         }
@@ -321,8 +334,10 @@ public final class ControlAPI: ControlRequestHandler, @unchecked Sendable {
         case .limitReached: return Self.error(429, e.what)
         case .unresolvedVariable, .cannotCreateDirectory: return Self.error(400, e.what)
         case .spawnFailed: return Self.error(500, e.what)
-        case .notFound: return Self.error(404, e.what)
+        case .notFound, .noSuchPermission: return Self.error(404, e.what)
         case .notRunning: return Self.error(409, e.what)
+        case .ambiguous: return Self.error(400, e.what)
+        case .cannotPersist: return Self.error(500, e.what)
         }
     }
 }

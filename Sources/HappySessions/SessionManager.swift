@@ -7,16 +7,19 @@ import Glibc
 import HappyCore
 import HappyConfig
 
-/// Spawns and watches `claude` sessions (SPEC §4.3, §4.5 output cap, §4.6 limits).
+/// Spawns and watches `claude` sessions (SPEC §4.3, §4.5 output cap, §4.6 limits, §7.5
+/// permissions, §7.7 local surface).
 ///
-/// - Each session runs `claude --print --output-format stream-json --verbose
-///   --input-format stream-json <args>` directly (no shell), in its own session/process
-///   group, stdin = `sessions/ID/stdin.fifo` opened O_RDWR, stdout/stderr appended to files.
+/// - Each session runs claude directly (`ProcessLauncher`), stdin = `sessions/ID/stdin.fifo`
+///   opened O_RDWR, stdout/stderr appended to files.
 /// - Output is watched with one inotify descriptor (Dispatch read source) and parsed
 ///   incrementally; exits are noticed with a pidfd per session (works for adopted
 ///   sessions too) and children are reaped by pid (never `waitpid(-1)`).
+/// - claude's stdio control protocol is answered here: `can_use_tool` requests are
+///   auto-answered by mode/allow-set or kept pending until someone answers them.
 /// - Records are persisted atomically on every status change; counters at most once a
-///   second and always at exit.
+///   second and always at exit. Everything an observer (the server sync) needs is told
+///   as a `SessionEvent`.
 public actor SessionManager: SessionService {
     public let config: HappyConfig
     let environment: [String: String]
@@ -31,6 +34,7 @@ public actor SessionManager: SessionService {
     /// Runtime state of a live session (actor-isolated).
     final class Live {
         var readFD: Int32 = -1
+        /// Offset in the current stdout.jsonl up to which output was read.
         var offset: Int64 = 0
         var scanner = StreamJSONScanner()
         var stdoutWD: Int32 = -1
@@ -43,7 +47,11 @@ public actor SessionManager: SessionService {
         var lastActivity: Double
         var stopReason: StopReason?
         var waiters: [UInt64: CheckedContinuation<Bool, Never>] = [:]
-        var exitCheckPending = false
+        /// An interrupt was sent and its turn's `result` has not arrived yet.
+        var aborting = false
+        /// Said once per session: output was dropped because the copy at rotation failed.
+        var warnedDrop = false
+        var controlSeq = 0
 
         init(id: String, isChild: Bool, sawOutput: Bool, now: Double) {
             self.isChild = isChild
@@ -63,7 +71,12 @@ public actor SessionManager: SessionService {
     var flushScheduled = false
     var started = false
     var nextWaiter: UInt64 = 0
+    var observer: (@Sendable (SessionEvent) -> Void)?
     let queue = DispatchQueue(label: "happy.sessions.watch")
+    /// Every Dispatch source the manager created: a manager dropped without shutdown()
+    /// must not leave sources (and their fds) behind. (A bag with its own deinit instead of
+    /// an `isolated deinit`, which the 6.3 compiler cannot optimise across modules.)
+    nonisolated let sources = DispatchSourceBag()
 
     public init(config: HappyConfig, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.init(config: config, environment: environment, killGrace: 5)
@@ -71,7 +84,7 @@ public actor SessionManager: SessionService {
 
     /// `clock` (monotonic seconds) measures idleness; tests pass a manual one.
     public init(config: HappyConfig, environment: [String: String], killGrace: Double,
-         clock: @escaping @Sendable () -> Double = MonotonicClock.now) {
+                clock: @escaping @Sendable () -> Double = MonotonicClock.now) {
         self.config = config
         self.clock = clock
         self.environment = environment
@@ -81,12 +94,11 @@ public actor SessionManager: SessionService {
         self.capBytes = max(1024, Int64(mib * 1_048_576))
     }
 
-    /// Every Dispatch source the manager created: a manager dropped without shutdown()
-    /// must not leave sources (and their fds) behind. (A bag with its own deinit instead of
-    /// an `isolated deinit`, which the 6.3 compiler cannot optimise across modules.)
-    nonisolated let sources = DispatchSourceBag()
-
     // MARK: - SessionService
+
+    public func observe(_ handler: (@Sendable (SessionEvent) -> Void)?) { observer = handler }
+
+    func emit(_ e: SessionEvent) { observer?(e) }
 
     public func start() async {
         ensureInfrastructure()
@@ -94,7 +106,7 @@ public actor SessionManager: SessionService {
         started = true
         let dir = layout.sessionsDir
         do { try FileIO.ensureDirectory(dir) } catch {
-            Log.error("session", "cannot create \(dir): \(error)")
+            Log.error("session", "cannot create \(dir): \(renderError(error))")
             return
         }
         let now = ISOTime.nowMs()
@@ -105,13 +117,13 @@ public actor SessionManager: SessionService {
             var rec: SessionRecord
             do {
                 guard let j = try FileIO.readJSON(path, noFollow: true) else { continue }
-                guard let r = SessionRecord(persisted: j), r.id == name else {
+                guard let r = SessionRecord(json: j), r.id == name, r.pid > 0 else {
                     throw FileIOError.corrupt(path: path, reason: "not a session record")
                 }
                 rec = r
             } catch {
                 let moved = FileIO.moveAside(path)
-                Log.warn("session", "corrupt session record \(path) moved aside to \(moved ?? "?"): \(error)")
+                Log.warn("session", "corrupt session record \(path) moved aside to \(moved ?? "?"): \(renderError(error))")
                 continue
             }
             if !rec.status.isLive {
@@ -130,9 +142,17 @@ public actor SessionManager: SessionService {
                 rec.status = .exited
                 rec.exitCode = nil
                 rec.endedAt = now
+                rec.thinking = false
+                let pending = rec.pendingPermissions
+                rec.pendingPermissions = []
                 records[rec.id] = rec
                 persistNow(rec.id)
+                for p in pending {
+                    emit(.permissionResolved(id: rec.id, CompletedPermission(request: p, outcome: .canceled, completedAt: now,
+                                                                             reason: "the session ended", mode: nil, allowTools: [])))
+                }
                 Log.info("session", "session \(rec.id) (pid \(rec.pid)) ended while the daemon was away")
+                emit(.ended(rec))
             }
         }
     }
@@ -169,79 +189,56 @@ public actor SessionManager: SessionService {
                 ? "claude.command \(command) is not an executable file"
                 : "claude.command \(command) was not found in PATH")
         }
-        let argv = [exe, "--print", "--output-format", "stream-json", "--verbose", "--input-format", "stream-json"]
-            + config.claude.args
+        let mode = request.permissionMode ?? PermissionMode(rawValue: config.sessions.permissionMode) ?? .default
+        if mode == .bypassPermissions && getuid() == 0 && env["IS_SANDBOX"] != "1" {
+            throw SessionError.spawnFailed("claude refuses --permission-mode bypassPermissions when it runs as root; " +
+                                           "set IS_SANDBOX=1 in the profile's env if this machine is a sandbox")
+        }
+        let argv = ProcessLauncher.arguments(executable: exe, mode: mode, model: request.model, resume: request.resume,
+                                             extra: config.claude.args)
 
-        // Session folder, FIFO, output files.
+        // Session folder, FIFO, output files, process.
         let id = UUID().uuidString.lowercased()
         let sdir = layout.sessionDir(id)
+        let p: ProcessLauncher.Launched
         do {
-            try FileIO.ensureDirectory(layout.sessionsDir)
-            try FileIO.ensureDirectory(sdir)
+            p = try ProcessLauncher.launch(dir: sdir, executable: exe, argv: argv, environment: env, workingDirectory: directory)
         } catch {
-            throw SessionError.spawnFailed("cannot create \(sdir): \(error)")
+            throw error
         }
-        let fifoPath = sdir + "/stdin.fifo"
-        let stdoutPath = sdir + "/stdout.jsonl"
-        let stderrPath = sdir + "/stderr.log"
-        var opened: [Int32] = []
-        func cleanup() {
-            for fd in opened { close(fd) }
-            removeSessionDirectory(id)
-        }
-        if cposix_mkfifo(fifoPath, 0o600) != 0 {
-            let r = errnoString(); cleanup()
-            throw SessionError.spawnFailed("cannot create \(fifoPath): \(r)")
-        }
-        _ = chmod(fifoPath, 0o600)
-        let childIn = open(fifoPath, O_RDWR | O_CLOEXEC)
-        if childIn >= 0 { opened.append(childIn) }
-        let childOut = open(stdoutPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        if childOut >= 0 { opened.append(childOut) }
-        let childErr = open(stderrPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        if childErr >= 0 { opened.append(childErr) }
-        let readFD = open(stdoutPath, O_RDONLY | O_CLOEXEC)
-        let fifoFD = open(fifoPath, O_RDWR | O_NONBLOCK | O_CLOEXEC)
-        if childIn < 0 || childOut < 0 || childErr < 0 || readFD < 0 || fifoFD < 0 {
-            let r = errnoString()
-            if readFD >= 0 { close(readFD) }
-            if fifoFD >= 0 { close(fifoFD) }
-            cleanup()
-            throw SessionError.spawnFailed("cannot open the session files in \(sdir): \(r)")
-        }
-
-        // Spawn.
-        let envList = env.keys.sorted().map { "\($0)=\(env[$0]!)" }
-        var pid: pid_t = 0
-        let rc = Self.withCStrings(argv) { cargv in
-            Self.withCStrings(envList) { cenv in
-                cposix_spawn(exe, cargv, cenv, directory, childIn, childOut, childErr, &pid)
-            }
-        }
-        for fd in opened { close(fd) }
-        opened = []
-        if rc != 0 {
-            close(readFD); close(fifoFD)
-            removeSessionDirectory(id)
-            throw SessionError.spawnFailed("cannot execute \(exe): \(errnoString(rc))")
-        }
-
-        var rec = SessionRecord(id: id, pid: pid, directory: directory, status: .starting,
+        var rec = SessionRecord(id: id, pid: p.pid, directory: directory, status: .starting,
                                 startedBy: request.startedBy, startedAt: ISOTime.nowMs(),
-                                stdoutPath: stdoutPath, stderrPath: stderrPath)
-        rec.processStartTime = ProcessProbe.startTime(pid)
+                                stdoutPath: sdir + "/stdout.jsonl", stderrPath: sdir + "/stderr.log")
+        rec.processStartTime = p.startTime
+        rec.permissionMode = mode
+        rec.resumedFrom = request.resume
+        if let model = request.model { rec.model = model }
+        // A session whose record cannot be written would be lost at the next daemon start:
+        // it is not started (SPEC §2.2, issue 15).
+        do {
+            try FileIO.writeJSON(rec.persistedJSON, to: sdir + "/session.json")
+        } catch {
+            signalGroup(p.pid, SIGKILL)
+            var code: Int32 = 0
+            _ = cposix_reap_blocking(p.pid, &code)
+            close(p.readFD)
+            close(p.fifoFD)
+            removeSessionDirectory(id)
+            throw SessionError.cannotPersist(path: sdir + "/session.json", reason: (error as? HappyError)?.what ?? "\(error)")
+        }
         records[id] = rec
         let l = Live(id: id, isChild: true, sawOutput: false, now: clock())
-        l.readFD = readFD
-        l.fifoFD = fifoFD
+        l.readFD = p.readFD
+        l.fifoFD = p.fifoFD
         live[id] = l
         watch(id)
-        persistNow(id)
-        Log.info("session", "session \(id) started: pid \(pid) in \(directory) by \(request.startedBy)")
+        Log.info("session", "session \(id) started: pid \(p.pid) in \(directory) by \(request.startedBy)"
+                 + (mode != .default ? ", mode \(mode.rawValue)" : "") + (request.resume != nil ? ", resuming" : ""))
+        emit(.started(rec))
 
         if let prompt = request.prompt {
-            do { try await send(id, text: prompt) } catch {
-                Log.warn("session", "session \(id): could not deliver the initial prompt: \(error)")
+            do { try await send(id, text: prompt, local: request.startedBy != "mobile-app") } catch {
+                Log.warn("session", "session \(id): could not deliver the initial prompt: \(renderError(error))")
             }
         }
         return records[id] ?? rec
@@ -259,8 +256,28 @@ public actor SessionManager: SessionService {
         return records[id]
     }
 
-    public func stop(_ id: String, reason: StopReason) async throws -> SessionRecord {
-        guard records[id] != nil else { throw SessionError.notFound(id) }
+    public func resolve(_ idOrPrefix: String) async throws -> SessionRecord {
+        let id = try resolveId(idOrPrefix)
+        if live[id] != nil { readOutput(id) }
+        return records[id]!
+    }
+
+    /// Local id, server id, or a unique prefix (≥ 6 characters) of either.
+    func resolveId(_ key: String) throws(SessionError) -> String {
+        if records[key] != nil { return key }
+        if let r = records.values.first(where: { $0.serverSessionId == key }) { return r.id }
+        guard key.count >= 6 else { throw .notFound(key) }
+        let matches = records.values.filter { $0.id.hasPrefix(key) || ($0.serverSessionId?.hasPrefix(key) ?? false) }
+        if matches.count == 1 { return matches[0].id }
+        if matches.isEmpty { throw .notFound(key) }
+        // Prefer live sessions when a prefix matches a live one and finished ones.
+        let liveMatches = matches.filter { $0.status.isLive }
+        if liveMatches.count == 1 { return liveMatches[0].id }
+        throw .ambiguous(prefix: key, matches: matches.map(\.id).sorted())
+    }
+
+    public func stop(_ key: String, reason: StopReason) async throws -> SessionRecord {
+        let id = try resolveId(key)
         guard let l = live[id] else { throw SessionError.notRunning(id) }
         let pid = records[id]!.pid
         if l.stopReason == nil { l.stopReason = reason }
@@ -277,24 +294,95 @@ public actor SessionManager: SessionService {
         return records[id]!
     }
 
-    public func send(_ id: String, text: String) async throws {
-        guard records[id] != nil else { throw SessionError.notFound(id) }
+    public func send(_ key: String, text: String, local: Bool) async throws {
+        let id = try resolveId(key)
         guard let l = live[id], l.fifoFD >= 0 else { throw SessionError.notRunning(id) }
         l.lastActivity = clock()
-        var line = "{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":"
-        JSON.writeString(text, into: &line)
-        line += "}}\n"
-        let bytes = Array(line.utf8)
-        let fd = l.fifoFD
-        let ok: Bool = await withCheckedContinuation { cont in
-            l.writeQueue.async {
-                cont.resume(returning: Self.writeAll(fd, bytes, timeoutMs: 5000))
+        try await write(id, l, ClaudeInput.userMessage(text))
+        emit(.promptSent(id: id, text: text, local: local))
+        setThinking(id, true)
+    }
+
+    public func answerPermission(_ key: String, requestId: String?, _ answer: PermissionAnswer) async throws -> SessionRecord {
+        let id = try resolveId(key)
+        guard var rec = records[id] else { throw SessionError.notFound(key) }
+        guard let l = live[id] else { throw SessionError.notRunning(id) }
+        let index: Int?
+        if let requestId {
+            index = rec.pendingPermissions.firstIndex { $0.id == requestId || $0.requestId == requestId }
+        } else {
+            index = rec.pendingPermissions.indices.min { rec.pendingPermissions[$0].createdAt < rec.pendingPermissions[$1].createdAt }
+        }
+        guard let i = index else { throw SessionError.noSuchPermission(session: id, request: requestId) }
+        let req = rec.pendingPermissions[i]
+        l.lastActivity = clock()
+        for rule in answer.allowTools where !rec.allowTools.contains(rule) { rec.allowTools.append(rule) }
+        let isPlanExit = req.tool == "ExitPlanMode" || req.tool == "exit_plan_mode"
+        var newMode = answer.mode
+        if isPlanExit && answer.approved {
+            // Leaving plan mode: switch claude first (to the chosen mode when it can take it).
+            let next = [PermissionMode.default, .acceptEdits, .bypassPermissions].contains(answer.mode ?? .plan) ? answer.mode! : .default
+            newMode = next
+        }
+        if let m = newMode, m != rec.permissionMode {
+            rec.permissionMode = m
+            try await write(id, l, ClaudeInput.control(requestId: nextControlId(l), ["subtype": "set_permission_mode", "mode": .string(m.rawValue)]))
+            emit(.modeChanged(id: id, m))
+        }
+        if answer.approved {
+            var input = req.arguments
+            if case .object(let updates)? = answer.updatedInput, case .object(var o) = input {
+                for (k, v) in updates { o[k] = v }
+                input = .object(o)
             }
+            try await write(id, l, ClaudeInput.allow(requestId: req.requestId, input: input))
+        } else {
+            let message = answer.reason ?? (isPlanExit ? "Plan rejected" : PermissionRules.standardRefusal)
+            try await write(id, l, ClaudeInput.deny(requestId: req.requestId, message: message))
         }
-        if !ok {
-            Log.warn("session", "session \(id): its stdin did not take a message within 5 s")
-            throw SessionError.notRunning(id)
-        }
+        rec = records[id] ?? rec
+        rec.pendingPermissions.removeAll { $0.requestId == req.requestId }
+        for rule in answer.allowTools where !rec.allowTools.contains(rule) { rec.allowTools.append(rule) }
+        if let m = newMode { rec.permissionMode = m }
+        records[id] = rec
+        persistNow(id)
+        Log.info("session", "session \(id): \(req.tool) request \(req.id) \(answer.approved ? "approved" : "denied")")
+        emit(.permissionResolved(id: id, CompletedPermission(
+            request: req, outcome: answer.approved ? .approved : .denied, completedAt: ISOTime.nowMs(),
+            reason: answer.reason, mode: answer.mode, allowTools: answer.allowTools)))
+        return rec
+    }
+
+    public func interrupt(_ key: String) async throws {
+        let id = try resolveId(key)
+        guard let l = live[id] else { throw SessionError.notRunning(id) }
+        l.lastActivity = clock()
+        l.aborting = true
+        try await write(id, l, ClaudeInput.control(requestId: nextControlId(l), ["subtype": "interrupt"]))
+        cancelPending(id, reason: "aborted by the user")
+        setThinking(id, false)
+        Log.info("session", "session \(id): interrupted")
+        emit(.aborted(id: id))
+    }
+
+    public func setPermissionMode(_ key: String, _ mode: PermissionMode) async throws {
+        let id = try resolveId(key)
+        guard let l = live[id] else { throw SessionError.notRunning(id) }
+        guard records[id]?.permissionMode != mode else { return }
+        records[id]?.permissionMode = mode
+        persistNow(id)
+        try await write(id, l, ClaudeInput.control(requestId: nextControlId(l), ["subtype": "set_permission_mode", "mode": .string(mode.rawValue)]))
+        Log.info("session", "session \(id): permission mode \(mode.rawValue)")
+        emit(.modeChanged(id: id, mode))
+    }
+
+    public func setSync(_ key: String, serverSessionId: String?, state: SyncState) async {
+        guard let id = try? resolveId(key), var rec = records[id] else { return }
+        guard rec.serverSessionId != serverSessionId || rec.sync != state else { return }
+        rec.serverSessionId = serverSessionId
+        rec.sync = state
+        records[id] = rec
+        persistNow(id)
     }
 
     public func shutdown(keepSessions: Bool) async {
@@ -340,6 +428,59 @@ public actor SessionManager: SessionService {
 
     /// The record as the watchers left it (no read on the caller's behalf; for tests).
     func peek(_ id: String) -> SessionRecord? { records[id] }
+
+    // MARK: - Reading the output stream (server sync)
+
+    /// A piece of a session's output stream.
+    public struct OutputChunk: Sendable {
+        public let start: Int64
+        public let bytes: [UInt8]
+        public let sealed: Bool
+    }
+
+    /// Bytes of the session's stdout from stream offset `from` (see
+    /// `SessionRecord.outputBase`), at most `limit`. `start` > `from` when the bytes
+    /// between were rotated away before anyone read them. `sealed`: the bytes end where a
+    /// rotated file ends (a line cut there is never completed). Serialised with rotation.
+    public func readStream(_ id: String, from: Int64, limit: Int) -> OutputChunk? {
+        guard records[id] != nil else { return nil }
+        if live[id] != nil { readOutput(id) }
+        guard let rec = records[id] else { return nil }
+        let rotated = Paths.dirname(rec.stdoutPath) + "/stdout.1.jsonl"
+        // stdout.1.jsonl holds [previousBase, outputBase), stdout.jsonl [outputBase, end).
+        let (start, path, fileOffset): (Int64, String, Int64)
+        if from >= rec.outputBase {
+            (start, path, fileOffset) = (from, rec.stdoutPath, from - rec.outputBase)
+        } else if let prev = rec.previousBase, from >= prev {
+            (start, path, fileOffset) = (from, rotated, from - prev)
+        } else if let prev = rec.previousBase {
+            (start, path, fileOffset) = (prev, rotated, 0)
+        } else {
+            (start, path, fileOffset) = (rec.outputBase, rec.stdoutPath, 0)
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return OutputChunk(start: start, bytes: [], sealed: path == rotated) }
+        defer { close(fd) }
+        var out = [UInt8](repeating: 0, count: Swift.max(0, limit))
+        var got = 0
+        while got < out.count {
+            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, $0.count - got, off_t(fileOffset) + off_t(got)) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            got += n
+        }
+        out.removeSubrange(got...)
+        return OutputChunk(start: start, bytes: out, sealed: path == rotated && got < limit)
+    }
+
+    /// The stream offset up to which stdout was written and read.
+    public func streamEnd(_ id: String) -> Int64? {
+        guard let rec = records[id] else { return nil }
+        if let l = live[id] { readOutput(id); return (records[id]?.outputBase ?? rec.outputBase) + l.offset }
+        var st = stat()
+        let size = stat(rec.stdoutPath, &st) == 0 ? Int64(st.st_size) : 0
+        return rec.outputBase + size
+    }
 
     // MARK: - Infrastructure
 
@@ -419,7 +560,7 @@ public actor SessionManager: SessionService {
     func adopt(_ id: String) {
         guard let rec = records[id] else { return }
         let l = Live(id: id, isChild: false, sawOutput: true, now: clock())
-        let readFD = open(rec.stdoutPath, O_RDONLY | O_CLOEXEC)
+        let readFD = open(rec.stdoutPath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         if readFD >= 0 {
             var st = stat()
             if fstat(readFD, &st) == 0 { l.offset = Int64(st.st_size) }
@@ -435,15 +576,19 @@ public actor SessionManager: SessionService {
         }
         watch(id)
         Log.info("session", "adopted session \(id) (pid \(rec.pid))")
+        emit(.adopted(records[id] ?? rec))
     }
 
     /// Stops watching a session without touching its process (keepSessions).
     func detach(_ id: String) {
         guard let l = live.removeValue(forKey: id) else { return }
+        live[id] = l
         readOutput(id, l)
+        live[id] = nil
         closeLive(l)
         persistNow(id)
         for (_, c) in l.waiters { c.resume(returning: false) }
+        emit(.detached(id: id))
     }
 
     func closeLive(_ l: Live) {
@@ -457,6 +602,43 @@ public actor SessionManager: SessionService {
         l.fifoFD = -1
         // Closed on the write queue so a queued message never writes to a reused fd.
         if fifo >= 0 { l.writeQueue.async { close(fifo) } }
+    }
+
+    // MARK: - Writing to claude
+
+    /// One line on the session's stdin (messages and control lines), in order, off the actor.
+    func write(_ id: String, _ l: Live, _ line: String) async throws {
+        let fd = l.fifoFD
+        guard fd >= 0 else { throw SessionError.notRunning(id) }
+        let bytes = Array(line.utf8)
+        let ok: Bool = await withCheckedContinuation { cont in
+            l.writeQueue.async {
+                cont.resume(returning: ProcessLauncher.writeAll(fd, bytes, timeoutMs: 5000))
+            }
+        }
+        if !ok {
+            Log.warn("session", "session \(id): its stdin did not take a line within 5 s")
+            throw SessionError.notRunning(id)
+        }
+    }
+
+    /// Fire-and-forget write from the output handler (answers to claude's own requests).
+    func writeSoon(_ id: String, _ line: String) {
+        guard let l = live[id] else { return }
+        Task { try? await self.write(id, l, line) }
+    }
+
+    func nextControlId(_ l: Live) -> String {
+        l.controlSeq += 1
+        return "happy-\(l.controlSeq)-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+    }
+
+    func setThinking(_ id: String, _ on: Bool) {
+        guard var rec = records[id], rec.thinking != on else { return }
+        rec.thinking = on
+        records[id] = rec
+        markDirty(id)
+        emit(.thinking(id: id, on))
     }
 
     // MARK: - Output
@@ -487,6 +669,7 @@ public actor SessionManager: SessionService {
         }
         handle(id, lines)
         if l.offset > capBytes { rotateStdout(id, l) }
+        if total > 0, let base = records[id]?.outputBase { emit(.output(id: id, streamEnd: base + l.offset)) }
     }
 
     func handle(_ id: String, _ lines: [[UInt8]]) {
@@ -494,6 +677,8 @@ public actor SessionManager: SessionService {
         let now = ISOTime.nowMs()
         var statusChanged = false
         var changed = false
+        var thinkingOff = false
+        var after: [() -> Void] = []
         for line in lines {
             switch StreamJSONScanner.interpret(line) {
             case .blank, .marker:
@@ -502,25 +687,92 @@ public actor SessionManager: SessionService {
                 rec.malformedLines += 1
                 changed = true
                 Log.warn("session", "session \(id): malformed output line (\(line.count) bytes) ignored")
-            case .event(let type, let initInfo, let result):
+            case .event(let type, let j):
                 changed = true
                 if let type { rec.lastEventType = type }
                 rec.lastEventAt = now
-                if let initInfo {
-                    if let s = initInfo.sessionId { rec.claudeSessionId = s }
-                    if let m = initInfo.model { rec.model = m }
+                switch type {
+                case "system" where j["subtype"]?.string == "init":
+                    if let s = j["session_id"]?.string { rec.claudeSessionId = s }
+                    if let m = j["model"]?.string { rec.model = m }
                     if rec.status == .starting { rec.status = .running; statusChanged = true }
-                }
-                if let result {
-                    if let n = result.numTurns { rec.numTurns = (rec.numTurns ?? 0) + n }  // per prompt: add up
-                    if let c = result.costUsd { rec.costUsd = c }
-                    if let e = result.isError { rec.isError = e }
+                    after.append { [self] in emit(.initialized(id: id, info: j)) }
+                case "result":
+                    // num_turns counts this prompt's turns (added up); the cost is a running total.
+                    if let n = j["num_turns"]?.int { rec.numTurns = (rec.numTurns ?? 0) + n }
+                    if let c = j["total_cost_usd"]?.double { rec.costUsd = c }
+                    if let e = j["is_error"]?.bool { rec.isError = e }
+                    thinkingOff = true
+                    live[id]?.aborting = false
+                case "control_request":
+                    after.append { [self] in controlRequest(id, j) }
+                case "control_cancel_request":
+                    if let rid = j["request_id"]?.string {
+                        after.append { [self] in cancelPending(id, requestId: rid, reason: "claude canceled the request") }
+                    }
+                case "control_response":
+                    if j["response"]?["subtype"]?.string == "error" {
+                        let msg = j["response"]?["error"]?.string ?? "?"
+                        Log.warn("session", "session \(id): claude refused a control request: \(msg)")
+                    }
+                default:
+                    break
                 }
             }
         }
         guard changed else { return }
         records[id] = rec
         if statusChanged { persistNow(id) } else { markDirty(id) }
+        for f in after { f() }
+        if thinkingOff { setThinking(id, false) }
+    }
+
+    /// claude's stdio control protocol: `can_use_tool` → auto-answer or pending; any other
+    /// subtype is refused with an `error` response.
+    func controlRequest(_ id: String, _ j: JSON) {
+        guard var rec = records[id], let rid = j["request_id"]?.string else {
+            Log.warn("session", "session \(id): control_request without request_id ignored")
+            return
+        }
+        let req = j["request"] ?? .null
+        guard req["subtype"]?.string == "can_use_tool" else {
+            let sub = req["subtype"]?.string ?? "?"
+            Log.warn("session", "session \(id): unsupported control request '\(sub)' refused")
+            writeSoon(id, ClaudeInput.error(requestId: rid, message: "Unsupported control request subtype: \(sub)"))
+            return
+        }
+        let tool = req["tool_name"]?.string ?? "unknown"
+        let input = req["input"] ?? .object([:])
+        if PermissionRules.autoAllows(mode: rec.permissionMode, rules: rec.allowTools, tool: tool, input: input) {
+            Log.info("session", "session \(id): \(tool) allowed by \(PermissionRules.allows(rec.allowTools, tool: tool, input: input) ? "the allow-set" : "mode \(rec.permissionMode.rawValue)")")
+            writeSoon(id, ClaudeInput.allow(requestId: rid, input: input))
+            return
+        }
+        var pid = req["tool_use_id"]?.string ?? rid
+        if let agent = req["agent_id"]?.string, !agent.isEmpty { pid = "\(agent):\(pid)" }
+        guard !rec.pendingPermissions.contains(where: { $0.requestId == rid }) else { return }
+        let p = PermissionRequest(id: pid, requestId: rid, tool: tool, arguments: input, createdAt: ISOTime.nowMs())
+        rec.pendingPermissions.append(p)
+        records[id] = rec
+        persistNow(id)
+        Log.info("session", "session \(id): \(tool) waits for permission (request \(pid))")
+        emit(.permissionRequested(id: id, p))
+    }
+
+    /// Moves pending requests to canceled (one by control request id, or all). Idempotent:
+    /// claude's own cancel after an interrupt finds nothing left.
+    func cancelPending(_ id: String, requestId: String? = nil, reason: String) {
+        guard var rec = records[id], !rec.pendingPermissions.isEmpty else { return }
+        let gone = rec.pendingPermissions.filter { requestId == nil || $0.requestId == requestId }
+        guard !gone.isEmpty else { return }
+        rec.pendingPermissions.removeAll { p in gone.contains { $0.requestId == p.requestId } }
+        records[id] = rec
+        persistNow(id)
+        let now = ISOTime.nowMs()
+        for p in gone {
+            emit(.permissionResolved(id: id, CompletedPermission(request: p, outcome: .canceled, completedAt: now,
+                                                                 reason: reason, mode: nil, allowTools: [])))
+        }
     }
 
     func stderrChanged(_ id: String) {
@@ -528,70 +780,36 @@ public actor SessionManager: SessionService {
         l.lastActivity = clock()
         var st = stat()
         if stat(rec.stderrPath, &st) == 0, Int64(st.st_size) > capBytes {
-            _ = Self.rotate(path: rec.stderrPath, to: layout.sessionDir(id) + "/stderr.1.log", readOffset: nil)
+            let r = OutputFiles.rotate(path: rec.stderrPath, to: layout.sessionDir(id) + "/stderr.1.log", readOffset: nil)
+            if case .rotated(let n, false) = r {
+                Log.warn("session", "session \(id): stderr.log passed the cap and \(n) bytes were dropped (stderr.1.log could not be written)")
+            }
         }
     }
 
     func rotateStdout(_ id: String, _ l: Live) {
-        guard let rec = records[id] else { return }
+        guard var rec = records[id] else { return }
         let rotated = layout.sessionDir(id) + "/stdout.1.jsonl"
         var extra: [[UInt8]] = []
-        let dropped = Self.rotate(path: rec.stdoutPath, to: rotated, readOffset: l.offset) { bytes in
+        let result = OutputFiles.rotate(path: rec.stdoutPath, to: rotated, readOffset: l.offset) { bytes in
             l.scanner.feed(bytes, into: &extra)
         }
-        guard dropped >= 0 else { return }
+        guard case .rotated(let moved, let kept) = result else { return }
+        let base = rec.outputBase
+        // The marker line is part of the new file; lines read from now on are at base + moved + offset.
+        if kept { rec.previousBase = base }
+        rec.outputBase = base + moved
+        records[id] = rec
+        persistNow(id)
         l.offset = 0
         handle(id, extra)
-        Log.info("session", "session \(id): stdout.jsonl passed \(capBytes) bytes, \(dropped) bytes moved to stdout.1.jsonl")
+        if kept {
+            Log.info("session", "session \(id): stdout.jsonl passed \(capBytes) bytes, \(moved) bytes moved to stdout.1.jsonl")
+        } else if !l.warnedDrop {
+            l.warnedDrop = true
+            Log.warn("session", "session \(id): stdout.jsonl passed \(capBytes) bytes and stdout.1.jsonl could not be written: \(moved) bytes were dropped to keep the cap (said once)")
+        }
         readOutput(id, l)
-    }
-
-    /// Copies `path` to `dest` (atomically replacing it), truncates `path` to 0 and appends
-    /// the rotation marker. Bytes beyond `readOffset` that were copied but not yet parsed
-    /// are handed to `unread`. Returns the bytes moved, or -1.
-    static func rotate(path: String, to dest: String, readOffset: Int64?,
-                       unread: (UnsafeRawBufferPointer) -> Void = { _ in }) -> Int64 {
-        let src = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
-        guard src >= 0 else { return -1 }
-        defer { close(src) }
-        // Opened before the copy, so the marker follows the truncation with no other call between.
-        let app = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW)
-        defer { if app >= 0 { close(app) } }
-        let tmp = dest + ".tmp-\(getpid())"
-        let out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard out >= 0 else { return -1 }
-        var buf = [UInt8](repeating: 0, count: 1 << 20)
-        var pos: Int64 = 0
-        var failed = false
-        while true {
-            let n = buf.withUnsafeMutableBytes { pread(src, $0.baseAddress, $0.count, off_t(pos)) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            var w = 0
-            while w < n {
-                let k = buf.withUnsafeBytes { write(out, $0.baseAddress! + w, n - w) }
-                if k < 0 { if errno == EINTR { continue }; failed = true; break }
-                w += k
-            }
-            if failed { break }
-            if let ro = readOffset, pos + Int64(n) > ro {
-                let from = Int(Swift.max(0, ro - pos))
-                buf.withUnsafeBytes { unread(UnsafeRawBufferPointer(rebasing: $0[from..<n])) }
-            }
-            pos += Int64(n)
-        }
-        // Truncate right after reaching the end and write the marker at once: the windows
-        // for a lost line (before) and a line ahead of the marker (after) stay tiny.
-        if !failed {
-            _ = ftruncate(src, 0)
-            let marker = "{\"type\":\"happy\",\"subtype\":\"output-rotated\",\"droppedBytes\":\(pos)}\n"
-            if app >= 0 { _ = writeAll(app, Array(marker.utf8), timeoutMs: 1000) }
-        }
-        close(out)
-        if failed { unlink(tmp); return -1 }
-        _ = chmod(tmp, 0o600)
-        if rename(tmp, dest) != 0 { unlink(tmp) }
-        return pos
     }
 
     // MARK: - Exit
@@ -619,16 +837,17 @@ public actor SessionManager: SessionService {
     }
 
     func finalize(_ id: String, exitCode: Int32?) {
-        guard let l = live.removeValue(forKey: id), var rec = records[id] else { return }
+        guard let l = live[id], var rec = records[id] else { return }
         // Drain the last output before deciding.
-        live[id] = l
         readOutput(id, l)
         stderrChanged(id)
         live[id] = nil
+        cancelPending(id, reason: "the session ended")
         rec = records[id] ?? rec
         closeLive(l)
         rec.exitCode = exitCode
         rec.endedAt = ISOTime.nowMs()
+        rec.thinking = false
         if let reason = l.stopReason {
             rec.status = .stopped
             rec.stopReason = reason
@@ -643,6 +862,7 @@ public actor SessionManager: SessionService {
         Log.info("session", "session \(id) \(rec.status.rawValue) (pid \(rec.pid), exit code \(exitCode.map { String($0) } ?? "unknown"))")
         for (_, c) in l.waiters { c.resume(returning: true) }
         l.waiters = [:]
+        emit(.ended(rec))
     }
 
     func waitForExit(_ id: String, timeout: Double) async -> Bool {
@@ -696,7 +916,7 @@ public actor SessionManager: SessionService {
         let path = layout.sessionDir(id) + "/session.json"
         guard FileIO.isDirectory(layout.sessionDir(id)) else { return }
         do { try FileIO.writeJSON(rec.persistedJSON, to: path) } catch {
-            Log.error("session", "cannot persist session \(id): \(error)")
+            Log.error("session", "cannot persist session \(id): \(renderError(error))")
         }
     }
 
@@ -724,35 +944,5 @@ public actor SessionManager: SessionService {
     func removeSessionDirectory(_ id: String) {
         guard !id.isEmpty, !id.contains("/"), id != ".", id != ".." else { return }
         try? FileManagerShim.removeTree(layout.sessionDir(id))
-    }
-
-    // MARK: - Helpers
-
-    static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
-        var ptrs: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
-        ptrs.append(nil)
-        defer { for p in ptrs { free(p) } }
-        return ptrs.withUnsafeBufferPointer { body($0.baseAddress!) }
-    }
-
-    /// Writes every byte to a non-blocking descriptor, waiting with poll() when it is
-    /// full, for at most `timeoutMs` overall.
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8], timeoutMs: Int) -> Bool {
-        let deadline = MonotonicClock.now() + Double(timeoutMs) / 1000
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, bytes.count - off) }
-            if n > 0 { off += n; continue }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                let left = Int32((deadline - MonotonicClock.now()) * 1000)
-                if left <= 0 { return false }
-                var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                _ = poll(&p, 1, Swift.min(left, 100))
-                continue
-            }
-            return false
-        }
-        return true
     }
 }

@@ -3,93 +3,6 @@ import HappyConfig
 /// The seam between the daemon (control API, RPCs) and the session manager.
 /// `SessionManager` (Sessions module) implements it; daemon tests may fake it.
 
-public enum SessionStatus: String, Sendable, Equatable, Codable {
-    case starting, running, exited, failed, stopped
-    public var isLive: Bool { self == .starting || self == .running }
-}
-
-public enum StopReason: String, Sendable, Equatable, Codable {
-    case requested, idle
-    case daemonShutdown = "daemon-shutdown"
-}
-
-/// SPEC §4.2 `Session`. Times are epoch milliseconds.
-public struct SessionRecord: Sendable, Equatable {
-    public var id: String
-    public var pid: Int32
-    public var directory: String
-    public var status: SessionStatus
-    /// "cli", "mobile-app", ...
-    public var startedBy: String
-    public var startedAt: Int64
-    public var endedAt: Int64?
-    /// nil while running; for an ended session nil means "unknown" (adopted session).
-    public var exitCode: Int32?
-    public var claudeSessionId: String?
-    public var model: String?
-    public var lastEventType: String?
-    public var lastEventAt: Int64?
-    public var numTurns: Int?
-    public var costUsd: Double?
-    public var stopReason: StopReason?
-    public var stdoutPath: String
-    public var stderrPath: String
-    /// Field 22 of /proc/PID/stat at spawn (for adoption after a daemon restart).
-    public var processStartTime: UInt64?
-    /// `is_error` of the last `result` line (persisted; not part of the wire shape).
-    public var isError: Bool?
-    /// Output lines that were not valid stream-json objects (persisted; not on the wire).
-    public var malformedLines: Int = 0
-
-    public init(id: String, pid: Int32, directory: String, status: SessionStatus, startedBy: String, startedAt: Int64,
-                stdoutPath: String, stderrPath: String) {
-        self.id = id
-        self.pid = pid
-        self.directory = directory
-        self.status = status
-        self.startedBy = startedBy
-        self.startedAt = startedAt
-        self.stdoutPath = stdoutPath
-        self.stderrPath = stderrPath
-    }
-
-    /// The wire shape of SPEC §4.2 (`exitCode` is present, possibly null, once the session ended).
-    public var json: JSON {
-        var o: [String: JSON] = [
-            "id": .string(id), "pid": .int(Int(pid)), "directory": .string(directory),
-            "status": .string(status.rawValue), "startedBy": .string(startedBy),
-            "startedAt": .number(Double(startedAt)), "stdoutPath": .string(stdoutPath), "stderrPath": .string(stderrPath),
-        ]
-        if let endedAt { o["endedAt"] = .number(Double(endedAt)) }
-        if !status.isLive { o["exitCode"] = exitCode.map { .int(Int($0)) } ?? .null }
-        if let claudeSessionId { o["claudeSessionId"] = .string(claudeSessionId) }
-        if let model { o["model"] = .string(model) }
-        if let lastEventType { o["lastEventType"] = .string(lastEventType) }
-        if let lastEventAt { o["lastEventAt"] = .number(Double(lastEventAt)) }
-        if let numTurns { o["numTurns"] = .int(numTurns) }
-        if let costUsd { o["costUsd"] = .number(costUsd) }
-        if let stopReason { o["stopReason"] = .string(stopReason.rawValue) }
-        return .object(o)
-    }
-}
-
-public struct SpawnRequest: Sendable, Equatable {
-    public var directory: String
-    public var prompt: String?
-    public var createDirectory: Bool
-    public var environmentVariables: [String: String]
-    public var startedBy: String
-
-    public init(directory: String, prompt: String? = nil, createDirectory: Bool = false,
-                environmentVariables: [String: String] = [:], startedBy: String = "cli") {
-        self.directory = directory
-        self.prompt = prompt
-        self.createDirectory = createDirectory
-        self.environmentVariables = environmentVariables
-        self.startedBy = startedBy
-    }
-}
-
 public enum SessionError: HappyError, Equatable {
     /// → control API 404 `{"error","directory","actionRequired":"CREATE_DIRECTORY"}`
     case directoryMissing(String)
@@ -103,6 +16,12 @@ public enum SessionError: HappyError, Equatable {
     case notFound(String)
     /// → 409
     case notRunning(String)
+    /// A session id prefix that matches more than one session → 400.
+    case ambiguous(prefix: String, matches: [String])
+    /// The record could not be written: the session is not started (SPEC §2.2) → 500.
+    case cannotPersist(path: String, reason: String)
+    /// No pending permission request with that id (or none at all) → 404.
+    case noSuchPermission(session: String, request: String?)
 
     public var what: String {
         switch self {
@@ -113,6 +32,10 @@ public enum SessionError: HappyError, Equatable {
         case .spawnFailed(let r): return "failed to spawn session: \(r)"
         case .notFound(let id): return "session \(id) not found"
         case .notRunning(let id): return "session \(id) is not running"
+        case .ambiguous(let p, let m): return "session id '\(p)' matches \(m.count) sessions (\(m.prefix(4).joined(separator: ", ")))"
+        case .cannotPersist(let path, let r): return "cannot write \(path): \(r); the session was not started"
+        case .noSuchPermission(let s, let r):
+            return r.map { "session \(s) has no pending permission request \($0)" } ?? "session \(s) has no pending permission request"
         }
     }
     public var hint: String? {
@@ -124,8 +47,36 @@ public enum SessionError: HappyError, Equatable {
         case .spawnFailed: return "check claude.command in the profile (happy doctor)"
         case .notFound: return "list sessions with `happy session list --all`"
         case .notRunning: return nil
+        case .ambiguous: return "give more characters of the id"
+        case .cannotPersist: return "free disk space or fix the permissions of the home folder"
+        case .noSuchPermission: return "see `happy session list` (a ! marks sessions waiting on a permission)"
         }
     }
+}
+
+/// What the session manager tells its observer (the server sync), in order, from the
+/// manager's own executor: the handler must only hand the event on (it must not block).
+public enum SessionEvent: Sendable {
+    /// A session this daemon spawned (`started`) or re-adopted at start (`adopted`).
+    case started(SessionRecord)
+    case adopted(SessionRecord)
+    /// stdout was read up to this stream offset (see `SessionRecord.outputBase`).
+    case output(id: String, streamEnd: Int64)
+    /// claude's `system/init` line (`session_id`, `model`, `tools`, `slash_commands`, `mcp_servers`).
+    case initialized(id: String, info: JSON)
+    /// A user message was written to claude's stdin; `local` when it came from this machine
+    /// (`session new --prompt`, `session send`, the control API), not from the app.
+    case promptSent(id: String, text: String, local: Bool)
+    case thinking(id: String, Bool)
+    case permissionRequested(id: String, PermissionRequest)
+    case permissionResolved(id: String, CompletedPermission)
+    case modeChanged(id: String, PermissionMode)
+    /// The user interrupted the turn (the app's abort): claude was told to stop.
+    case aborted(id: String)
+    /// The session ended (exit, stop, idle, kill): the final record.
+    case ended(SessionRecord)
+    /// The daemon stops watching a session that keeps running (shutdown with keepSessions).
+    case detached(id: String)
 }
 
 public protocol SessionService: Sendable {
@@ -133,14 +84,34 @@ public protocol SessionService: Sendable {
     func start() async
     func spawn(_ request: SpawnRequest) async throws -> SessionRecord
     func list(includeFinished: Bool) async -> [SessionRecord]
+    /// By exact local id.
     func get(_ id: String) async -> SessionRecord?
+    /// By local id, server session id, or a unique prefix (≥ 6 characters) of either
+    /// (SPEC §7.7). Throws `notFound` / `ambiguous`.
+    func resolve(_ idOrPrefix: String) async throws -> SessionRecord
     /// SIGTERM to the process group, SIGKILL after 5 s; returns the final record.
     func stop(_ id: String, reason: StopReason) async throws -> SessionRecord
-    /// Writes a stream-json user message to the session's stdin FIFO.
-    func send(_ id: String, text: String) async throws
+    /// Writes a stream-json user message to the session's stdin FIFO. `local`: typed on this
+    /// machine (mirrored to the app), not received from the app.
+    func send(_ id: String, text: String, local: Bool) async throws
+    /// Answers a pending permission request (`requestId` nil: the oldest one).
+    func answerPermission(_ id: String, requestId: String?, _ answer: PermissionAnswer) async throws -> SessionRecord
+    /// Interrupts the current turn (`control_request interrupt`), cancels pending requests.
+    func interrupt(_ id: String) async throws
+    /// Switches the permission mode of a running session (`set_permission_mode`).
+    func setPermissionMode(_ id: String, _ mode: PermissionMode) async throws
+    /// Records the session's server link (SPEC §7.7 `serverSessionId`, `sync`).
+    func setSync(_ id: String, serverSessionId: String?, state: SyncState) async
+    /// Installs the observer of `SessionEvent`s (nil removes it).
+    func observe(_ handler: (@Sendable (SessionEvent) -> Void)?) async
     /// Daemon shutdown: stop every live session (unless keepSessions), persist records.
     func shutdown(keepSessions: Bool) async
     /// Health check: reap/prune sessions whose process is gone.
     func prune() async
     func liveCount() async -> Int
+}
+
+extension SessionService {
+    /// A message typed on this machine.
+    public func send(_ id: String, text: String) async throws { try await send(id, text: text, local: true) }
 }

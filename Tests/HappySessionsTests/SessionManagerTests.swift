@@ -42,12 +42,16 @@ import Glibc
         let parts = ["{\"type\":\"sys", "tem\",\"subtype\":\"init\",\"session_id\":\"s1\",\"model\":\"m\"}\n{\"ty", "pe\":\"result\",\"num_turns\":2,\"total_cost_usd\":0.5,\"is_error\":true}\nnot json\n\n"]
         for p in parts { Array(p.utf8).withUnsafeBytes { s.feed($0, into: &lines) } }
         #expect(lines.count == 4)
-        #expect(StreamJSONScanner.interpret(lines[0]) == .event(type: "system", initInfo: ("s1", "m"), result: nil))
-        #expect(StreamJSONScanner.interpret(lines[1]) == .event(type: "result", initInfo: nil, result: (2, 0.5, true)))
-        #expect(StreamJSONScanner.interpret(lines[2]) == .malformed)
-        #expect(StreamJSONScanner.interpret(lines[3]) == .blank)
-        #expect(StreamJSONScanner.interpret(Array("[1]".utf8)) == .malformed)
-        #expect(StreamJSONScanner.interpret(Array("{\"type\":\"happy\",\"subtype\":\"output-rotated\"}".utf8)) == .marker)
+        guard case .event("system", let initLine) = StreamJSONScanner.interpret(lines[0]) else { Issue.record("init"); return }
+        #expect(initLine["session_id"] == "s1" && initLine["model"] == "m")
+        guard case .event("result", let result) = StreamJSONScanner.interpret(lines[1]) else { Issue.record("result"); return }
+        #expect(result["num_turns"]?.int == 2 && result["total_cost_usd"]?.double == 0.5 && result["is_error"] == true)
+        guard case .malformed = StreamJSONScanner.interpret(lines[2]) else { Issue.record("malformed"); return }
+        guard case .blank = StreamJSONScanner.interpret(lines[3]) else { Issue.record("blank"); return }
+        guard case .malformed = StreamJSONScanner.interpret(Array("[1]".utf8)) else { Issue.record("array"); return }
+        guard case .marker = StreamJSONScanner.interpret(Array("{\"type\":\"happy\",\"subtype\":\"output-rotated\"}".utf8)) else {
+            Issue.record("marker"); return
+        }
         #expect(s.pending.isEmpty)
     }
 }
@@ -107,15 +111,22 @@ import Glibc
         let m = f.manager(environment: env)
         // An ignored disposition in the daemon must not reach the child.
         signal(SIGUSR2, SIG_IGN)
-        let rec = try await m.spawn(f.request(mode: "record", env: [
+        var req = f.request(mode: "record", env: [
             "FAKE_CLAUDE_RECORD": recordPath, "OVERRIDDEN": "request", "WITH_DEFAULT": "${SESS_TEST_UNSET_VAR:-fallback}",
-        ]))
+        ])
+        req.permissionMode = .acceptEdits
+        req.model = "sonnet"
+        req.resume = "0b9c7e1e-claude-session"
+        let rec = try await m.spawn(req)
         signal(SIGUSR2, SIG_DFL)
         #expect(await eventually { FileIO.exists(recordPath) })
         let j = try #require(try FileIO.readJSON(recordPath))
         let argv = j["argv"]?.array?.compactMap(\.string) ?? []
         #expect(argv == [SessionFixture.fakeClaude, "--print", "--output-format", "stream-json", "--verbose",
-                         "--input-format", "stream-json", "--model", "opus", "--dangerously-skip-permissions"])
+                         "--input-format", "stream-json", "--permission-prompt-tool", "stdio",
+                         "--permission-mode", "acceptEdits", "--model", "sonnet", "--resume", "0b9c7e1e-claude-session",
+                         "--model", "opus", "--dangerously-skip-permissions"])
+        #expect(await m.get(rec.id)?.permissionMode == .acceptEdits)
         #expect(j["cwd"]?.string == f.work)
         #expect(j["env"]?["FROM_PROFILE"]?.string == "dv/p")
         #expect(j["env"]?["OVERRIDDEN"]?.string == "request")
@@ -523,8 +534,8 @@ import Glibc
         // A pid that is gone: spawn /bin/true and reap it.
         var pid: pid_t = 0
         let argv: [String] = ["/bin/true"]
-        let rc = SessionManager.withCStrings(argv) { a in
-            SessionManager.withCStrings([]) { e in
+        let rc = ProcessLauncher.withCStrings(argv) { a in
+            ProcessLauncher.withCStrings([]) { e in
                 cposix_spawn("/bin/true", a, e, "/", 0, 1, 2, &pid)
             }
         }

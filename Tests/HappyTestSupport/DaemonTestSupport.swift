@@ -57,11 +57,40 @@ actor FakeSessions: SessionService {
         records[id] = r
         return r
     }
-    func send(_ id: String, text: String) async throws {
-        guard let r = records[id] else { throw SessionError.notFound(id) }
-        guard r.status.isLive else { throw SessionError.notRunning(id) }
-        sent.append((id, text))
+    func send(_ id: String, text: String, local: Bool) async throws {
+        let r = try await resolve(id)
+        guard r.status.isLive else { throw SessionError.notRunning(r.id) }
+        sent.append((r.id, text))
     }
+    func resolve(_ key: String) async throws -> SessionRecord {
+        if let r = records[key] ?? records.values.first(where: { $0.serverSessionId == key }) { return r }
+        let m = records.values.filter { key.count >= 6 && ($0.id.hasPrefix(key) || ($0.serverSessionId ?? "").hasPrefix(key)) }
+        guard m.count == 1 else { throw m.isEmpty ? SessionError.notFound(key) : SessionError.ambiguous(prefix: key, matches: m.map(\.id)) }
+        return m[0]
+    }
+    var answers: [(String, String?, PermissionAnswer)] = []
+    func answerPermission(_ id: String, requestId: String?, _ answer: PermissionAnswer) async throws -> SessionRecord {
+        var r = try await resolve(id)
+        guard let i = r.pendingPermissions.firstIndex(where: { requestId == nil || $0.id == requestId || $0.requestId == requestId }) else {
+            throw SessionError.noSuchPermission(session: r.id, request: requestId)
+        }
+        r.pendingPermissions.remove(at: i)
+        records[r.id] = r
+        answers.append((r.id, requestId, answer))
+        return r
+    }
+    var interrupts: [String] = []
+    func interrupt(_ id: String) async throws { interrupts.append(try await resolve(id).id) }
+    func setPermissionMode(_ id: String, _ mode: PermissionMode) async throws {
+        var r = try await resolve(id); r.permissionMode = mode; records[r.id] = r
+    }
+    func setSync(_ id: String, serverSessionId: String?, state: SyncState) async {
+        guard var r = try? await resolve(id) else { return }
+        r.serverSessionId = serverSessionId; r.sync = state; records[r.id] = r
+    }
+    var observer: (@Sendable (SessionEvent) -> Void)?
+    func observe(_ handler: (@Sendable (SessionEvent) -> Void)?) async { observer = handler }
+    func put(_ r: SessionRecord) { records[r.id] = r }
     func shutdown(keepSessions: Bool) async {
         shutdownCalls.append(keepSessions)
         if !keepSessions {
