@@ -30,6 +30,18 @@ public final class Lock: @unchecked Sendable {
     }
 }
 
+/// A small lock-protected box.
+public final class Locked<Value>: @unchecked Sendable {
+    private let lock = Lock()
+    private var value: Value
+    public init(_ v: Value) { value = v }
+    public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock(); defer { lock.unlock() }
+        return try body(&value)
+    }
+    public var get: Value { withLock { $0 } }
+}
+
 /// A lock with a condition variable (`wait` releases the lock while sleeping).
 public final class Condition: @unchecked Sendable {
     private let m: UnsafeMutablePointer<pthread_mutex_t>

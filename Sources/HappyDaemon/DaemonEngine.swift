@@ -311,7 +311,7 @@ public final class DaemonEngine: @unchecked Sendable {
         var opts = DaemonOptions()
         opts.logToStderr = logToStderr
         let engine = DaemonEngine(config: config, sessions: SessionManager(config: config),
-                                  serverLinkFactory: MachineSync.factory(), options: opts)
+                                  serverLinkFactory: ServerSync.factory(), options: opts)
         try await engine.start()
         await engine.waitUntilStopped()
     }

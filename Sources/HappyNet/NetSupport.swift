@@ -115,18 +115,6 @@ public func runBlocking<T: Sendable>(_ name: String = "happy-io", _ body: @escap
     }
 }
 
-/// A small lock-protected box.
-public final class Locked<Value>: @unchecked Sendable {
-    private let lock = Lock()
-    private var value: Value
-    public init(_ v: Value) { value = v }
-    public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock(); defer { lock.unlock() }
-        return try body(&value)
-    }
-    public var get: Value { withLock { $0 } }
-}
-
 /// One dedicated thread that runs submitted jobs in order (a connection's writer).
 public final class SerialIOThread: @unchecked Sendable {
     private let cond = Condition()

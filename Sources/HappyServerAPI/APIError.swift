@@ -34,6 +34,10 @@ public enum APIError: HappyError, Equatable {
     case cancelled
     /// No machine id in settings.json and none given.
     case noMachineId
+    /// A session route answered `{"error": "Session not found"}`.
+    case sessionNotFound(id: String, server: String)
+    /// The server has no such route (404 without the session error): an older server.
+    case routeMissing(path: String, server: String)
 
     public var what: String {
         switch self {
@@ -53,6 +57,8 @@ public enum APIError: HappyError, Equatable {
         case .confirmationRequired(let a): return "\(a) needs confirmation and stdin is not a terminal"
         case .cancelled: return "cancelled"
         case .noMachineId: return "this machine has no machine id yet"
+        case .sessionNotFound(let id, let s): return "session \(id) not found on \(s)"
+        case .routeMissing(let p, let s): return "\(s) has no route \(p) (an older server)"
         }
     }
 
@@ -72,6 +78,7 @@ public enum APIError: HappyError, Equatable {
         case .confirmationRequired: return "pass --yes"
         case .cancelled: return nil
         case .noMachineId: return "run `happy auth login` or start the daemon, or pass a machine id"
+        case .sessionNotFound, .routeMissing: return nil
         }
     }
 

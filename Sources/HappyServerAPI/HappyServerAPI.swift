@@ -135,6 +135,27 @@ public struct HappyServerAPI: Sendable {
     /// Sends one request; returns only 2xx responses, maps everything else.
     func send(_ method: String, _ path: String, body: JSON?, client: String?, auth: Bool,
               timeout t: Double? = nil, signatureRoute: Bool = false) async throws -> HTTPResponse {
+        let resp = try await exchange(method, path, body: body, client: client, auth: auth, timeout: t)
+        return try check(resp, path: path, signatureRoute: signatureRoute)
+    }
+
+    /// Maps a non-2xx status to its error.
+    func check(_ resp: HTTPResponse, path: String, signatureRoute: Bool = false) throws -> HTTPResponse {
+        switch resp.status {
+        case 200..<300: return resp
+        case 401 where signatureRoute: throw APIError.signatureRejected(server: serverUrl)
+        case 401, 403: throw APIError.tokenRejected(server: serverUrl)
+        case 404: throw APIError.notFound(what: path, server: serverUrl)
+        case 500...: throw APIError.serverError(status: resp.status, server: serverUrl)
+        default:
+            let msg = (try? JSON.parse(resp.body)).flatMap { $0["message"]?.string ?? $0["error"]?.string }
+            throw APIError.httpStatus(status: resp.status, server: serverUrl, message: msg.map { String($0.prefix(200)) })
+        }
+    }
+
+    /// Sends one request and returns the answer whatever its status (network failures throw).
+    func exchange(_ method: String, _ path: String, body: JSON?, client: String?, auth: Bool,
+                  timeout t: Double? = nil) async throws -> HTTPResponse {
         var h = HTTPHeaders()
         h.set("Accept", "application/json")
         if let client { h.set("X-Happy-Client", client) }
@@ -149,25 +170,14 @@ public struct HappyServerAPI: Sendable {
         } else {
             req = HTTPClientRequest(method: method, url: url, headers: h, timeout: t ?? timeout)
         }
-        let resp: HTTPResponse
         do {
-            resp = try await transport.send(req)
+            return try await transport.send(req)
         } catch let e as APIError {
             throw e
         } catch let e as HappyError {
             throw APIError.unreachable(url: url, reason: e.what)
         } catch {
             throw APIError.unreachable(url: url, reason: "\(error)")
-        }
-        switch resp.status {
-        case 200..<300: return resp
-        case 401 where signatureRoute: throw APIError.signatureRejected(server: serverUrl)
-        case 401, 403: throw APIError.tokenRejected(server: serverUrl)
-        case 404: throw APIError.notFound(what: path, server: serverUrl)
-        case 500...: throw APIError.serverError(status: resp.status, server: serverUrl)
-        default:
-            let msg = (try? JSON.parse(resp.body)).flatMap { $0["message"]?.string ?? $0["error"]?.string }
-            throw APIError.httpStatus(status: resp.status, server: serverUrl, message: msg.map { String($0.prefix(200)) })
         }
     }
 }

@@ -212,6 +212,7 @@ public actor SessionManager: SessionService {
         rec.processStartTime = p.startTime
         rec.permissionMode = mode
         rec.resumedFrom = request.resume
+        rec.continues = request.continuing
         if let model = request.model { rec.model = model }
         // A session whose record cannot be written would be lost at the next daemon start:
         // it is not started (SPEC §2.2, issue 15).
@@ -298,8 +299,10 @@ public actor SessionManager: SessionService {
         let id = try resolveId(key)
         guard let l = live[id], l.fifoFD >= 0 else { throw SessionError.notRunning(id) }
         l.lastActivity = clock()
+        readOutput(id, l)
+        let offset = (records[id]?.outputBase ?? 0) + l.offset
         try await write(id, l, ClaudeInput.userMessage(text))
-        emit(.promptSent(id: id, text: text, local: local))
+        emit(.promptSent(id: id, text: text, local: local, streamOffset: offset))
         setThinking(id, true)
     }
 
@@ -362,7 +365,8 @@ public actor SessionManager: SessionService {
         cancelPending(id, reason: "aborted by the user")
         setThinking(id, false)
         Log.info("session", "session \(id): interrupted")
-        emit(.aborted(id: id))
+        readOutput(id, l)
+        emit(.aborted(id: id, streamOffset: (records[id]?.outputBase ?? 0) + l.offset))
     }
 
     public func setPermissionMode(_ key: String, _ mode: PermissionMode) async throws {
@@ -431,12 +435,6 @@ public actor SessionManager: SessionService {
 
     // MARK: - Reading the output stream (server sync)
 
-    /// A piece of a session's output stream.
-    public struct OutputChunk: Sendable {
-        public let start: Int64
-        public let bytes: [UInt8]
-        public let sealed: Bool
-    }
 
     /// Bytes of the session's stdout from stream offset `from` (see
     /// `SessionRecord.outputBase`), at most `limit`. `start` > `from` when the bytes

@@ -64,6 +64,8 @@ public struct SessionRecord: Sendable, Equatable {
     public var previousBase: Int64?
     /// The claude session to resume (`--resume`), when the spawn asked for one.
     public var resumedFrom: String?
+    /// The local session whose server session this one continues (`resume-happy-session`).
+    public var continues: String?
 
     public init(id: String, pid: Int32, directory: String, status: SessionStatus, startedBy: String, startedAt: Int64,
                 stdoutPath: String, stderrPath: String) {
@@ -112,6 +114,7 @@ public struct SessionRecord: Sendable, Equatable {
         o["outputBase"] = .number(Double(outputBase))
         if let previousBase { o["previousBase"] = .number(Double(previousBase)) }
         if let resumedFrom { o["resumedFrom"] = .string(resumedFrom) }
+        if let continues { o["continues"] = .string(continues) }
         return .object(o)
     }
 
@@ -153,5 +156,6 @@ public struct SessionRecord: Sendable, Equatable {
         outputBase = j["outputBase"]?.int.map { Int64($0) } ?? 0
         previousBase = j["previousBase"]?.int.map { Int64($0) }
         resumedFrom = j["resumedFrom"]?.string
+        continues = j["continues"]?.string
     }
 }

@@ -66,17 +66,32 @@ public enum SessionEvent: Sendable {
     case initialized(id: String, info: JSON)
     /// A user message was written to claude's stdin; `local` when it came from this machine
     /// (`session new --prompt`, `session send`, the control API), not from the app.
-    case promptSent(id: String, text: String, local: Bool)
+    /// `streamOffset`: how far stdout had been read when it was written.
+    case promptSent(id: String, text: String, local: Bool, streamOffset: Int64)
     case thinking(id: String, Bool)
     case permissionRequested(id: String, PermissionRequest)
     case permissionResolved(id: String, CompletedPermission)
     case modeChanged(id: String, PermissionMode)
     /// The user interrupted the turn (the app's abort): claude was told to stop.
-    case aborted(id: String)
+    case aborted(id: String, streamOffset: Int64)
     /// The session ended (exit, stop, idle, kill): the final record.
     case ended(SessionRecord)
     /// The daemon stops watching a session that keeps running (shutdown with keepSessions).
     case detached(id: String)
+}
+
+/// A piece of a session's output stream (`readStream`). `start` > the offset asked for
+/// when the bytes between were rotated away before anyone read them; `sealed`: the bytes
+/// end where a rotated file ends (a line cut there is never completed).
+public struct OutputChunk: Sendable, Equatable {
+    public let start: Int64
+    public let bytes: [UInt8]
+    public let sealed: Bool
+    public init(start: Int64, bytes: [UInt8], sealed: Bool) {
+        self.start = start
+        self.bytes = bytes
+        self.sealed = sealed
+    }
 }
 
 public protocol SessionService: Sendable {
@@ -102,6 +117,9 @@ public protocol SessionService: Sendable {
     func setPermissionMode(_ id: String, _ mode: PermissionMode) async throws
     /// Records the session's server link (SPEC §7.7 `serverSessionId`, `sync`).
     func setSync(_ id: String, serverSessionId: String?, state: SyncState) async
+    /// A piece of the session's stdout stream from stream offset `from` (SPEC §7.4: the
+    /// output file is the sync's outbox); nil for an unknown session.
+    func readStream(_ id: String, from: Int64, limit: Int) async -> OutputChunk?
     /// Installs the observer of `SessionEvent`s (nil removes it).
     func observe(_ handler: (@Sendable (SessionEvent) -> Void)?) async
     /// Daemon shutdown: stop every live session (unless keepSessions), persist records.

@@ -10,11 +10,11 @@ import HappyConfig
 import HappyServerAPI
 import HappySessions
 
-/// The daemon's link to the Happy Server (SPEC §4.4): registration over REST, the
-/// machine-scoped Socket.IO connection, heartbeats, versioned metadata/daemonState,
-/// and the phone's RPCs. Never stops the daemon on a server problem (offline mode,
-/// rejected token): it keeps retrying until `finishShutdown()`.
-public actor MachineSync: ServerLink {
+/// The daemon's machine link with the Happy Server (SPEC §4.4): registration over REST,
+/// the machine-scoped Socket.IO connection, heartbeats, the versioned `metadata` and
+/// `daemonState`, and the machine RPCs. Never stops the daemon on a server problem
+/// (offline, rejected token): it keeps retrying until `finishShutdown()`.
+public actor MachineSync {
     /// Who we are and what we publish.
     public struct Identity: Sendable {
         public var machineId: String
@@ -28,6 +28,7 @@ public actor MachineSync: ServerLink {
         public var pid: Int32
         public var httpPort: Int
         public var startedAt: Int64
+        /// The keys the daemon owns; merged into the server's value (others survive).
         public var metadata: JSON
         public init(machineId: String, token: String, key: [UInt8], variant: EncryptionVariant, accountPublicKey: [UInt8]?,
                     pid: Int32, httpPort: Int, startedAt: Int64, metadata: JSON) {
@@ -56,23 +57,18 @@ public actor MachineSync: ServerLink {
         public init() {}
     }
 
-    /// What the engine lends the link.
-    public struct Hooks: Sendable {
-        public var sessions: SessionService
-        public var requestShutdown: @Sendable (ShutdownSource) -> Void
-        public init(sessions: SessionService, requestShutdown: @escaping @Sendable (ShutdownSource) -> Void) {
-            self.sessions = sessions
-            self.requestShutdown = requestShutdown
-        }
-    }
-
-    public static let rpcMethods = ["spawn-happy-session", "stop-session", "stop-daemon"]
-
-    let identity: Identity
+    /// Who we are (its `machineId` is the one we started with: see `machineId`).
+    nonisolated let identity: Identity
+    /// The machine id now: it changes when the server's record is not ours.
+    private var currentMachineId: String
     let timing: Timing
-    let hooks: Hooks
     let registry: MachineRegistry
-    let makeSocket: @Sendable () -> SyncSocket
+    let makeSocket: @Sendable (_ machineId: String) -> SyncSocket
+    /// The machine RPC methods (built by `MachineRPC`), registered on every connect.
+    let methods: [RPCMethod]
+    let audit: (any RPCAuditing)?
+    /// Saves a new machine id (settings.json) when the server's record is not ours.
+    let saveMachineId: @Sendable (String) -> Void
 
     private var linkStatus: ServerLinkStatus = .connecting
     private var socket: SyncSocket?
@@ -81,23 +77,29 @@ public actor MachineSync: ServerLink {
     private var heartbeatTask: Task<Void, Never>?
     private var stopping = false
     private var finished = false
-
-    // Local copies of the server's versioned values.
-    private(set) var metadata: JSON?
-    private(set) var metadataVersion = 0
-    private(set) var daemonState: JSON?
-    private(set) var daemonStateVersion = 0
     private(set) var registered = false
-    /// Serializes versioned updates: each waits for the previous one.
-    private var updateChain: Task<Void, Never>?
 
-    public init(identity: Identity, timing: Timing = Timing(), hooks: Hooks, registry: MachineRegistry,
-                makeSocket: @escaping @Sendable () -> SyncSocket) {
+    // The server's versioned values (local copies).
+    let metadataValue: VersionedValue
+    let daemonStateValue: VersionedValue
+
+    public init(identity: Identity, timing: Timing = Timing(), registry: MachineRegistry,
+                methods: [RPCMethod], audit: (any RPCAuditing)? = nil,
+                saveMachineId: @escaping @Sendable (String) -> Void = { _ in },
+                makeSocket: @escaping @Sendable (_ machineId: String) -> SyncSocket) {
         self.identity = identity
+        self.currentMachineId = identity.machineId
         self.timing = timing
-        self.hooks = hooks
         self.registry = registry
+        self.methods = methods
+        self.audit = audit
+        self.saveMachineId = saveMachineId
         self.makeSocket = makeSocket
+        let key = identity.key, variant = identity.variant
+        let enc: @Sendable (JSON) -> String = { ValueCipher.encryptToBase64($0, key: key, variant: variant) }
+        let dec: @Sendable (String) -> JSON? = { ValueCipher.decryptBase64($0, key: key, variant: variant) }
+        metadataValue = VersionedValue(name: "machine-update-metadata", maxTries: timing.maxTries, encrypt: enc, decrypt: dec)
+        daemonStateValue = VersionedValue(name: "machine-update-state", maxTries: timing.maxTries, encrypt: enc, decrypt: dec)
     }
 
     /// The `happyClient` value of the socket auth.
@@ -109,16 +111,18 @@ public actor MachineSync: ServerLink {
          "happyClient": .string(happyClient)]
     }
 
-    /// Machine metadata (SPEC §4.4): host, platform, CLI version, home dirs, profile.
-    public static func localMetadata(homeDir: String, happyHomeDir: String, profile: String) -> JSON {
-        ["host": .string(hostName()), "platform": "linux", "happyCliVersion": .string(HappyVersion.current),
-         "homeDir": .string(homeDir), "happyHomeDir": .string(happyHomeDir), "profile": .string(profile)]
-    }
+    public var machineId: String { currentMachineId }
+    public var metadata: JSON? { get async { await metadataValue.value } }
+    public var metadataVersion: Int { get async { await metadataValue.version } }
+    public var daemonState: JSON? { get async { await daemonStateValue.value } }
+    public var daemonStateVersion: Int { get async { await daemonStateValue.version } }
 
-    static func hostName() -> String {
-        var buf = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buf, buf.count - 1) == 0 else { return "localhost" }
-        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    /// The machine RPC registry for the current machine id.
+    var rpc: RPCRegistry {
+        let key = identity.key, variant = identity.variant
+        return RPCRegistry(scope: "machine", prefix: currentMachineId, methods: methods,
+                           encrypt: { ValueCipher.encryptToBase64($0, key: key, variant: variant) },
+                           decrypt: { ValueCipher.decryptBase64($0, key: key, variant: variant) }, audit: audit)
     }
 
     nonisolated func baseDaemonState(_ status: String) -> JSON {
@@ -138,12 +142,20 @@ public actor MachineSync: ServerLink {
         return .object(o)
     }
 
+    /// The server's metadata with our keys set (keys we do not own, such as the
+    /// `displayName` the app writes, survive).
+    nonisolated func mergedMetadata(_ current: JSON?) -> JSON {
+        var o = current?.object ?? [:]
+        for (k, v) in identity.metadata.object ?? [:] { o[k] = v }
+        return .object(o)
+    }
+
     nonisolated func encrypt(_ v: JSON) -> String { ValueCipher.encryptToBase64(v, key: identity.key, variant: identity.variant) }
     nonisolated func decrypt(_ s: String?) -> JSON? {
         s.flatMap { ValueCipher.decryptBase64($0, key: identity.key, variant: identity.variant) }
     }
 
-    // MARK: - ServerLink
+    // MARK: - life
 
     public func start() {
         guard loopTask == nil, !stopping else { return }
@@ -196,139 +208,105 @@ public actor MachineSync: ServerLink {
         if let s { await s.disconnect() }
     }
 
-    // MARK: - main loop
-
     private func runLoop() async {
-        var policy = timing.policy
-        var rejectedBefore = false
-        while !stopping && !Task.isCancelled {
-            if !registered {
-                linkStatus = rejectedBefore ? .tokenRejected : .connecting
-                switch await register() {
-                case .ok:
-                    registered = true
-                    rejectedBefore = false
-                case .tokenRejected:
-                    if stopping { return }
-                    linkStatus = .tokenRejected
-                    rejectedBefore = true
-                    Log.error("sync", "the server rejected the token (401) during machine registration — run `happy auth login` to fix it; retrying every \(fmt(timing.tokenRejectedDelay)) s")
-                    await sleep(timing.tokenRejectedDelay)
-                    continue
-                case .retry(let why):
-                    if stopping { return }
-                    linkStatus = .offline
-                    rejectedBefore = false
-                    let d = policy.nextDelay()
-                    Log.warn("sync", "machine registration failed: \(why); running offline, retrying in \(fmt(d)) s")
-                    await sleep(d)
-                    continue
+        var loop = LinkLoop(name: "machine \(currentMachineId)", policy: timing.policy,
+                            tokenRejectedDelay: timing.tokenRejectedDelay)
+        await loop.run(stopping: { await self.isStopping() },
+                       setStatus: { await self.setStatus($0) },
+                       needsPrepare: { await !self.registered },
+                       prepare: { await self.register() },
+                       serve: { await self.connectAndServe() })
+    }
+
+    private func isStopping() -> Bool { stopping }
+    private func setStatus(_ s: ServerLinkStatus) { linkStatus = s }
+
+    // MARK: - registration
+
+    /// `POST /v1/machines` with our metadata and state `offline`. A returned record that
+    /// does not belong to these credentials (an older login's) gets a new machine id.
+    func register() async -> LinkLoop.Prepared {
+        for attempt in 0..<2 {
+            var dek: String? = nil
+            if identity.variant == .dataKey, let pk = identity.accountPublicKey {
+                guard let wrapped = try? DataKeyWrap.wrap(identity.key, recipientPublicKey: pk) else {
+                    return .retry("access.key is not usable (the account key cannot wrap the machine key) — run `happy auth login`")
                 }
+                dek = Base64.encode(wrapped)
             }
-            if stopping { return }
-            if !rejectedBefore { linkStatus = .connecting }
-            let outcome = await connectAndServe()
-            if stopping { return }
-            switch outcome {
-            case .tokenRejected:
-                linkStatus = .tokenRejected
-                rejectedBefore = true
-                Log.error("sync", "the server refused the connection: Invalid authentication token — run `happy auth login` to fix it; retrying every \(fmt(timing.tokenRejectedDelay)) s")
-                await sleep(timing.tokenRejectedDelay)
-            case .lost(let why, let uptime):
-                linkStatus = .offline
-                rejectedBefore = false
-                policy.connectionEnded(uptime: uptime)
-                let d = policy.nextDelay()
-                Log.warn("sync", "server connection \(uptime > 0 ? "lost" : "failed"): \(why); reconnecting in \(fmt(d)) s")
-                await sleep(d)
-            }
-        }
-    }
-
-    private func fmt(_ d: Double) -> String { Format.fixed(d, 1) }
-
-    private func sleep(_ seconds: Double) async {
-        try? await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1e9))
-    }
-
-    enum RegisterOutcome { case ok, tokenRejected, retry(String) }
-
-    /// `POST /v1/machines` with our metadata and state `offline`.
-    func register() async -> RegisterOutcome {
-        var dek: String? = nil
-        if identity.variant == .dataKey, let pk = identity.accountPublicKey {
-            dek = Base64.encode(DataKeyWrap.wrap(identity.key, recipientPublicKey: pk))
-        }
-        do {
-            let rec = try await registry.register(id: identity.machineId, metadata: encrypt(identity.metadata),
+            let rec: RegisteredMachine
+            do {
+                rec = try await registry.register(id: currentMachineId, metadata: encrypt(identity.metadata),
                                                   daemonState: encrypt(baseDaemonState("offline")), dataEncryptionKey: dek)
-            metadataVersion = rec.metadataVersion
-            metadata = decrypt(rec.metadata)
-            daemonStateVersion = rec.daemonStateVersion
-            daemonState = decrypt(rec.daemonState)
-            Log.info("sync", "machine \(identity.machineId) registered (metadata v\(metadataVersion), daemonState v\(daemonStateVersion))")
-            return .ok
-        } catch MachineRegistrationError.tokenRejected {
-            return .tokenRejected
-        } catch MachineRegistrationError.failed(let why) {
-            return .retry(why)
-        } catch {
-            return .retry(renderError(error))
+            } catch MachineRegistrationError.tokenRejected {
+                return .tokenRejected
+            } catch MachineRegistrationError.failed(let why) {
+                return .retry("machine registration failed: \(why)")
+            } catch {
+                return .retry("machine registration failed: \(renderError(error))")
+            }
+            if belongsToUs(rec) || attempt == 1 {
+                await metadataValue.adopt(version: rec.metadataVersion, ciphertext: rec.metadata)
+                await daemonStateValue.adopt(version: rec.daemonStateVersion, ciphertext: rec.daemonState)
+                registered = true
+                Log.info("sync", "machine \(currentMachineId) registered (metadata v\(rec.metadataVersion), daemonState v\(rec.daemonStateVersion))")
+                return .ready
+            }
+            let old = currentMachineId
+            let fresh = UUID().uuidString.lowercased()
+            Log.warn("sync", "the server's record of machine \(old) was made by an older login (it does not open with these credentials); registering as machine \(fresh)")
+            currentMachineId = fresh
+            saveMachineId(fresh)
         }
+        return .retry("machine registration failed")
     }
 
-    enum ServeOutcome { case tokenRejected, lost(String, uptime: Double) }
+    /// The record opens with our key and variant: its metadata decrypts, and it is a
+    /// dataKey record (`dataEncryptionKey` set) exactly when our credentials are.
+    nonisolated func belongsToUs(_ rec: RegisteredMachine) -> Bool {
+        guard (rec.dataEncryptionKey != nil) == (identity.variant == .dataKey) else { return false }
+        guard let m = rec.metadata else { return false }
+        return decrypt(m) != nil
+    }
 
-    private func connectAndServe() async -> ServeOutcome {
-        let client = makeSocket()
+    // MARK: - the socket
+
+    private func connectAndServe() async -> LinkLoop.Served {
+        let client = makeSocket(currentMachineId)
         installHandlers(client)
         socket = client
-        do {
-            try await client.connect()
-        } catch let e as SocketIOError where e.isAuthRejection {
-            socket = nil
-            return .tokenRejected
-        } catch {
-            socket = nil
-            return .lost(renderError(error), uptime: 0)
+        let outcome = await LinkLoop.serve(client, stopping: { await self.isStopping() }) {
+            await self.onConnected(client)
         }
-        let connectedAt = Date()
-        if stopping {
-            await client.disconnect()
-            return .lost("stopping", uptime: 0)
-        }
-        connected = true
-        linkStatus = .connected
-        Log.info("sync", "connected to the server (machine \(identity.machineId))")
-        await onConnected(client)
-        let reason = await client.waitUntilDisconnected()
         connected = false
         heartbeatTask?.cancel()
         heartbeatTask = nil
         if socket === client { socket = nil }
-        return .lost(reason, uptime: Date().timeIntervalSince(connectedAt))
+        return outcome
     }
 
     /// On every connect: RPC methods, heartbeat, state `running`, metadata when it differs.
     private func onConnected(_ client: SyncSocket) async {
-        for m in Self.rpcMethods {
-            do { try await client.emit("rpc-register", ["method": .string("\(identity.machineId):\(m)")]) } catch {
+        connected = true
+        linkStatus = .connected
+        Log.info("sync", "connected to the server (machine \(currentMachineId))")
+        for m in rpc.registrations {
+            do { try await client.emit("rpc-register", ["method": .string(m)]) } catch {
                 Log.warn("sync", "rpc-register \(m) failed: \(renderError(error))")
             }
         }
         startHeartbeat(client)
         Task { await self.updateDaemonState { current in self.mergedState(current, status: "running") } }
-        if metadata != identity.metadata {
-            let wanted = identity.metadata
-            Task { await self.updateMetadata { _ in wanted } }
+        let current = await metadataValue.value
+        if current != mergedMetadata(current) {
+            Task { await self.updateMetadata { self.mergedMetadata($0) } }
         }
     }
 
     private func startHeartbeat(_ client: SyncSocket) {
         heartbeatTask?.cancel()
         let period = max(0.05, timing.heartbeatSeconds)
-        let machineId = identity.machineId
+        let machineId = currentMachineId
         heartbeatTask = Task {
             while !Task.isCancelled {
                 do {
@@ -341,99 +319,53 @@ public actor MachineSync: ServerLink {
 
     // MARK: - versioned updates
 
-    enum Field: String { case metadata, daemonState }
-
     /// Compare-and-swap update of `daemonState`, serialized behind earlier updates.
     /// `deadline` bounds the whole update (shutdown steps).
     func updateDaemonState(ackTimeout: Double? = nil, deadline: Double? = nil,
                            _ transform: @escaping @Sendable (JSON?) -> JSON) async {
-        let t = ackTimeout ?? timing.ackTimeout
-        await serialized(deadline: deadline) {
-            await self.versionedUpdate(.daemonState, event: "machine-update-state", ackTimeout: t, transform)
+        let outcome = await daemonStateValue.update(deadline: deadline, send: sender("machine-update-state", field: "daemonState",
+                                                                                      ackTimeout: ackTimeout)) { transform($0) }
+        if case .written(let v) = outcome {
+            let status = await daemonStateValue.value?["status"]?.string ?? "?"
+            Log.info("sync", "daemon state \(status) (v\(v))")
         }
+        await handle(outcome, event: "machine-update-state")
     }
 
     func updateMetadata(ackTimeout: Double? = nil, _ transform: @escaping @Sendable (JSON?) -> JSON) async {
-        let t = ackTimeout ?? timing.ackTimeout
-        await serialized(deadline: nil) {
-            await self.versionedUpdate(.metadata, event: "machine-update-metadata", ackTimeout: t, transform)
+        let outcome = await metadataValue.update(send: sender("machine-update-metadata", field: "metadata", ackTimeout: ackTimeout)) {
+            transform($0)
+        }
+        await handle(outcome, event: "machine-update-metadata")
+    }
+
+    private func sender(_ event: String, field: String, ackTimeout: Double?) -> VersionedValue.Send {
+        let timeout = ackTimeout ?? timing.ackTimeout
+        let machineId = currentMachineId
+        return { [weak self] expected, ciphertext in
+            guard let self, let client = await self.liveSocket() else { throw SyncError.notConnected }
+            let payload: JSON = ["machineId": .string(machineId), field: .optional(ciphertext), "expectedVersion": .int(expected)]
+            let ack = try await client.emitWithAck(event, payload, timeout: timeout)
+            guard let a = VersionedValue.parseAck(ack, field: field) else { throw SyncError.badAck(event) }
+            return a
         }
     }
 
-    private func serialized(deadline: Double?, _ body: @escaping @Sendable () async -> Void) async {
-        let previous = updateChain
-        let task = Task {
-            await previous?.value
-            await body()
-        }
-        updateChain = task
-        if let deadline {
-            // Wait at most `deadline` (the update itself keeps its own ack timeout).
-            await withTimeLimit(seconds: deadline) { await task.value }
-        } else {
-            await task.value
-        }
-    }
+    private func liveSocket() -> SyncSocket? { connected ? socket : nil }
 
-    /// One versioned update: send with `expectedVersion`; on version-mismatch adopt the
-    /// server's version and value and retry (≤ maxTries, small backoff); `error` → done.
-    func versionedUpdate(_ field: Field, event: String, ackTimeout: Double, _ transform: @Sendable (JSON?) -> JSON) async {
-        var attempt = 0
-        while attempt < timing.maxTries {
-            attempt += 1
-            guard let client = socket, connected else { return }
-            let current = field == .metadata ? metadata : daemonState
-            let expected = field == .metadata ? metadataVersion : daemonStateVersion
-            let value = transform(current)
-            let payload: JSON = ["machineId": .string(identity.machineId), field.rawValue: .string(encrypt(value)),
-                                 "expectedVersion": .int(expected)]
-            let ack: [JSON]
-            do {
-                ack = try await client.emitWithAck(event, payload, timeout: ackTimeout)
-            } catch {
-                Log.warn("sync", "\(event) got no answer: \(renderError(error))")
-                return
+    private func handle(_ outcome: VersionedValue.Outcome, event: String) async {
+        switch outcome {
+        case .written: break
+        case .gaveUp: Log.warn("sync", "\(event): gave up after \(timing.maxTries) version conflicts")
+        case .notSent(let why): Log.warn("sync", "\(event) got no answer: \(why)")
+        case .refused(let msg):
+            Log.warn("sync", "\(event) failed: \(msg)")
+            if msg == "Machine not found" && !stopping {
+                // The server lost (or someone deleted) the record: register again.
+                Log.warn("sync", "the server does not know machine \(currentMachineId); registering it again")
+                registered = false
+                if let s = socket { Task { await s.disconnect() } }
             }
-            guard let a = ack.first, let result = a["result"]?.string else {
-                Log.warn("sync", "\(event): unexpected answer")
-                return
-            }
-            switch result {
-            case "success":
-                let v = a["version"]?.int ?? expected + 1
-                if v >= (field == .metadata ? metadataVersion : daemonStateVersion) { setField(field, value: value, version: v) }
-                if field == .daemonState { Log.info("sync", "daemon state \(value["status"]?.string ?? "?") (v\(v))") }
-                return
-            case "version-mismatch":
-                let v = a["version"]?.int ?? expected
-                let server = decrypt(a[field.rawValue]?.string)
-                Log.info("sync", "\(event): version mismatch (sent v\(expected), server v\(v)); adopting the server's value and retrying")
-                setField(field, value: server, version: v)
-                let cap = 0.025 + 0.015 * Double(min(attempt, 10))
-                try? await Task.sleep(nanoseconds: UInt64(Double.random(in: 0...cap) * 1e9))
-            default:
-                let msg = a["message"]?.string ?? "error"
-                Log.warn("sync", "\(event) failed: \(msg)")
-                if msg == "Machine not found" && !stopping {
-                    // The server lost (or someone deleted) the record: register again.
-                    Log.warn("sync", "the server does not know machine \(identity.machineId); registering it again")
-                    registered = false
-                    Task { await client.disconnect() }
-                }
-                return
-            }
-        }
-        Log.warn("sync", "\(event): gave up after \(timing.maxTries) version conflicts")
-    }
-
-    private func setField(_ field: Field, value: JSON?, version: Int) {
-        switch field {
-        case .metadata:
-            metadata = value
-            metadataVersion = version
-        case .daemonState:
-            daemonState = value
-            daemonStateVersion = version
         }
     }
 
@@ -446,7 +378,7 @@ public actor MachineSync: ServerLink {
             Task {
                 let (reply, then) = await self.handleRPC(args.first ?? .null)
                 await ack?([.string(reply)])
-                if let then { then() }
+                if let then { await then() }
             }
         }
         client.on("update") { [weak self] args, _ in
@@ -459,101 +391,38 @@ public actor MachineSync: ServerLink {
     }
 
     /// `update` with body `t: update-machine` for our id: adopt value and version.
-    func applyUpdate(_ u: JSON) {
+    func applyUpdate(_ u: JSON) async {
         guard let body = u["body"], body["t"]?.string == "update-machine",
-              body["machineId"]?.string == identity.machineId else { return }
-        if let m = body["metadata"], let v = m["version"]?.int, v >= metadataVersion {
-            setField(.metadata, value: decrypt(m["value"]?.string), version: v)
+              body["machineId"]?.string == currentMachineId else { return }
+        if let m = body["metadata"], let v = m["version"]?.int {
+            await metadataValue.adopt(version: v, ciphertext: m["value"]?.string)
         }
-        if let s = body["daemonState"], let v = s["version"]?.int, v >= daemonStateVersion {
-            setField(.daemonState, value: decrypt(s["value"]?.string), version: v)
+        if let s = body["daemonState"], let v = s["version"]?.int {
+            await daemonStateValue.adopt(version: v, ciphertext: s["value"]?.string)
         }
     }
 
     /// Decrypts, dispatches and encrypts one RPC; the reply is one base64 string. The
     /// second value runs after the ack was sent (stop-daemon starts the shutdown).
-    public func handleRPC(_ request: JSON) async -> (String, (@Sendable () -> Void)?) {
-        let method = request["method"]?.string ?? ""
-        let prefix = identity.machineId + ":"
-        let name = method.hasPrefix(prefix) ? String(method.dropFirst(prefix.count)) : ""
-        var result: JSON
-        var after: (@Sendable () -> Void)? = nil
-        if !Self.rpcMethods.contains(name) {
-            result = ["error": "Method not found"]
-        } else if name == "stop-daemon" {
-            // params ignored
-            result = ["message": "Daemon stop request acknowledged, starting shutdown sequence..."]
-            let stop = hooks.requestShutdown
-            after = { stop(.mobileApp) }
-        } else if let params = decrypt(request["params"]?.string), params.object != nil {
-            result = await dispatchRPC(name, params)
-        } else {
-            result = ["error": "Invalid params: the request could not be decrypted"]
-        }
-        Log.info("rpc", "\(name.isEmpty ? "unknown method" : name) → \(result["error"].map { "error: \($0.string ?? "")" } ?? "ok")")
-        return (encrypt(result), after)
+    public func handleRPC(_ request: JSON) async -> (String, (@Sendable () async -> Void)?) {
+        let r = rpc
+        return await r.handle(request)
     }
+}
 
-    func dispatchRPC(_ name: String, _ params: JSON) async -> JSON {
-        switch name {
-        case "spawn-happy-session":
-            return await spawnSession(params)
-        case "stop-session":
-            return await stopSession(params)
-        default:
-            return ["error": "Method not found"]
-        }
-    }
+/// Failures of the sync layer's own plumbing.
+public enum SyncError: HappyError, Equatable {
+    case notConnected
+    case badAck(String)
+    case timedOut(String)
 
-    private func message(_ error: Error) -> String { (error as? HappyError)?.what ?? "\(error)" }
-
-    func spawnSession(_ params: JSON) async -> JSON {
-        guard var dir = params["directory"]?.string, !dir.isEmpty else { return ["error": "Directory is required"] }
-        if let agent = params["agent"], !agent.isNull, agent.string != "claude" {
-            let a = agent.string ?? agent.serialized()
-            return ["error": .string("Unsupported agent type: '\(a)'. Only claude is supported by this daemon.")]
-        }
-        dir = Paths.expandTilde(dir, env: ProcessInfo.processInfo.environment)
-        guard dir.hasPrefix("/") else { return ["error": .string("Directory must be an absolute path: '\(dir)'")] }
-        let approved = params["approvedNewDirectoryCreation"]?.bool == true
-        if !FileIO.isDirectory(dir) && !approved {
-            return ["type": "requestToApproveDirectoryCreation", "directory": .string(dir)]
-        }
-        var env: [String: String] = [:]
-        if let vars = params["environmentVariables"], !vars.isNull {
-            guard let o = vars.object else { return ["error": "environmentVariables must be an object of strings"] }
-            for (k, v) in o {
-                guard let s = v.string else { return ["error": .string("environment variable \(k) must be a string")] }
-                env[k] = s
-            }
-        }
-        let req = SpawnRequest(directory: dir, prompt: params["prompt"]?.string, createDirectory: approved,
-                               environmentVariables: env, startedBy: "mobile-app")
-        do {
-            let rec = try await hooks.sessions.spawn(req)
-            return ["type": "success", "sessionId": .string(rec.id)]
-        } catch SessionError.directoryMissing(let d) {
-            return ["type": "requestToApproveDirectoryCreation", "directory": .string(d)]
-        } catch {
-            return ["error": .string(message(error))]
-        }
-    }
-
-    func stopSession(_ params: JSON) async -> JSON {
-        guard var id = params["sessionId"]?.string, !id.isEmpty else { return ["error": "Session ID is required"] }
-        if id.hasPrefix("PID-"), let pid = Int32(id.dropFirst(4)) {
-            guard let rec = await hooks.sessions.list(includeFinished: false).first(where: { $0.pid == pid }) else {
-                return ["error": "Session not found or failed to stop"]
-            }
-            id = rec.id
-        }
-        do {
-            _ = try await hooks.sessions.stop(id, reason: .requested)
-            return ["message": "Session stopped"]
-        } catch SessionError.notFound {
-            return ["error": "Session not found or failed to stop"]
-        } catch {
-            return ["error": .string(message(error))]
+    public var what: String {
+        switch self {
+        case .notConnected: return "not connected to the server"
+        case .badAck(let e): return "\(e): unexpected answer from the server"
+        case .timedOut(let what): return "\(what) timed out"
         }
     }
 }
+
+extension MachineSync: ServerLink {}

@@ -14,10 +14,10 @@ public enum ServerLinkStatus: String, Sendable, Equatable {
     case tokenRejected = "token-rejected"
 }
 
-/// Who asked the daemon to shut down (SPEC §4.1 step 6).
+/// Who asked the daemon to shut down (SPEC §4.1 step 6): the values the app parses.
 public enum ShutdownSource: String, Sendable, Equatable {
-    case cli
-    case mobileApp = "mobile-app"
+    case cli = "happy-cli"
+    case mobileApp = "happy-app"
     case osSignal = "os-signal"
     case unknown
 }

@@ -23,7 +23,7 @@ struct MachineSyncTests {
         #expect(h.server.dec(reg.metadata)?["happyCliVersion"]?.string == "9.9.9")
         #expect(reg.dek == nil)
         let methods = h.server.events("rpc-register").compactMap { $0.payload["method"]?.string }
-        #expect(methods == MachineSync.rpcMethods.map { "\(h.machineId):\($0)" })
+        #expect(methods == ["resume-happy-session", "spawn-happy-session", "stop-daemon", "stop-session"].map { "\(h.machineId):\($0)" })
         let running = try #require(h.server.statesSent.first)
         #expect(running["pid"]?.int == 4321)
         #expect(running["httpPort"]?.int == 5555)
@@ -111,7 +111,7 @@ struct MachineSyncTests {
         h.server.current?.drop()
         #expect(await eventually { h.server.socketCount == 2 && h.server.statesSent.count == 2 })
         #expect(await h.sync.status() == .connected)
-        #expect(h.server.events("rpc-register").filter { $0.socket == 1 }.count == 3)
+        #expect(h.server.events("rpc-register").filter { $0.socket == 1 }.count == 4)
         #expect(h.server.statesSent[1]["status"]?.string == "running")
         #expect(h.server.events("machine-update-state").last?.payload["expectedVersion"]?.int == 2)
         await h.sync.finishShutdown()
@@ -240,7 +240,7 @@ struct MachineSyncTests {
         #expect(await h.sessions.records.isEmpty)
     }
 
-    @Test func spawnApprovalFlowAndSuccess() async throws {
+    @Test func spawnApprovalFlow() async throws {
         let h = SyncHarness()
         let dir = makeTempHome("spawn") + "/new/project"
         let ask = await h.call("spawn-happy-session", ["directory": .string(dir)])
@@ -248,35 +248,41 @@ struct MachineSyncTests {
         #expect(!FileIO.isDirectory(dir))
         let no = await h.call("spawn-happy-session", ["directory": .string(dir), "approvedNewDirectoryCreation": false])
         #expect(no?["type"]?.string == "requestToApproveDirectoryCreation")
-        let ok = try #require(await h.call("spawn-happy-session", ["directory": .string(dir), "approvedNewDirectoryCreation": true,
-                                                                  "environmentVariables": ["A": "1"]]))
-        #expect(ok["type"]?.string == "success")
-        let id = try #require(ok["sessionId"]?.string)
-        let rec = try #require(await h.sessions.records[id])
-        #expect(rec.startedBy == "mobile-app")
-        #expect(FileIO.isDirectory(dir))
+        // Approved, but this harness has no session sync: an error the app shows, nothing spawned.
+        let off = try #require(await h.call("spawn-happy-session", ["directory": .string(dir), "approvedNewDirectoryCreation": true]))
+        #expect(off["type"] == "error" && off["errorMessage"]?.string?.contains("sessions.sync") == true)
+        #expect(await h.sessions.records.isEmpty)
     }
 
-    @Test func spawnErrors() async throws {
+    @Test func spawnErrorsAreTypedErrorAnswers() async throws {
         let h = SyncHarness()
-        #expect(await h.call("spawn-happy-session", [:]) == ["error": "Directory is required"])
+        #expect(await h.call("spawn-happy-session", [:]) == ["type": "error", "errorMessage": "Directory is required"])
         let codex = try #require(await h.call("spawn-happy-session", ["directory": "/tmp", "agent": "codex"]))
-        #expect(codex["error"]?.string?.contains("Unsupported agent type: 'codex'") == true)
-        let claude = await h.call("spawn-happy-session", ["directory": "/tmp", "agent": "claude"])
-        #expect(claude?["type"]?.string == "success")
-        let env = try #require(await h.call("spawn-happy-session", ["directory": "/tmp", "environmentVariables": ["X": "${NOPE}"]]))
-        #expect(env["error"]?.string?.contains("NOPE") == true)
-        await h.sessions.setLimit(1)
-        let limit = try #require(await h.call("spawn-happy-session", ["directory": "/tmp"]))
-        #expect(limit["error"]?.string == "session limit reached (1, sessions.max)")
+        #expect(codex["type"] == "error" && codex["errorMessage"]?.string?.contains("Unsupported agent type: 'codex'") == true)
+        let relative = try #require(await h.call("spawn-happy-session", ["directory": "tmp"]))
+        #expect(relative["type"] == "error")
+        for name in ["LD_PRELOAD", "LD_LIBRARY_PATH", "NODE_OPTIONS"] {
+            let r = try #require(await h.call("spawn-happy-session", ["directory": "/tmp", "environmentVariables": [name: "x"]]))
+            #expect(r["type"] == "error" && r["errorMessage"]?.string?.contains(name) == true, "\(name) must be refused")
+        }
+        let badName = try #require(await h.call("spawn-happy-session", ["directory": "/tmp", "environmentVariables": ["A=B": "x"]]))
+        #expect(badName["type"] == "error")
+        let badValue = try #require(await h.call("spawn-happy-session", ["directory": "/tmp", "environmentVariables": ["A": 1]]))
+        #expect(badValue["type"] == "error")
+        let file = makeTempHome("f") + "/plain"
+        FileManager.default.createFile(atPath: file, contents: Data())
+        let notDir = try #require(await h.call("spawn-happy-session", ["directory": .string(file)]))
+        #expect(notDir["type"] == "error")
+        #expect(await h.sessions.records.isEmpty)
     }
 
     @Test func stopSession() async throws {
         let h = SyncHarness()
-        let ok = try #require(await h.call("spawn-happy-session", ["directory": "/tmp"]))
-        let id = try #require(ok["sessionId"]?.string)
-        #expect(await h.call("stop-session", ["sessionId": .string(id)]) == ["message": "Session stopped"])
-        #expect(await h.sessions.records[id]?.status == .stopped)
+        let r = SessionRecord(id: "s-local-1", pid: 4242, directory: "/tmp", status: .running, startedBy: "mobile-app",
+                              startedAt: 1, stdoutPath: "/tmp/x", stderrPath: "/tmp/y")
+        await h.sessions.put(r)
+        #expect(await h.call("stop-session", ["sessionId": "s-local-1"]) == ["message": "Session stopped"])
+        #expect(await h.sessions.records["s-local-1"]?.status == .stopped)
         #expect(await h.call("stop-session", ["sessionId": "nope"]) == ["error": "Session not found or failed to stop"])
         #expect(await h.call("stop-session", [:]) == ["error": "Session ID is required"])
     }
@@ -286,10 +292,16 @@ struct MachineSyncTests {
         await h.sync.start()
         #expect(await eventually { await h.sync.status() == .connected })
         let sock = try #require(h.server.current)
-        let ack = try #require(await sock.deliver("rpc-request", [h.rpc("stop-daemon", nil, rawParams: "garbage")], wantsAck: true))
+        // Undecryptable params are refused for every method, stop-daemon included (SPEC §4.4).
+        let refused = try #require(await sock.deliver("rpc-request", [h.rpc("stop-daemon", nil, rawParams: "garbage")], wantsAck: true))
+        #expect(h.server.dec(refused.first?.string)?["error"] != nil)
+        #expect(h.shutdowns.calls.get.isEmpty)
+        let ack = try #require(await sock.deliver("rpc-request", [h.rpc("stop-daemon", [:])], wantsAck: true))
         #expect(ack.count == 1)
         #expect(h.server.dec(ack.first?.string) == ["message": "Daemon stop request acknowledged, starting shutdown sequence..."])
         #expect(await eventually { h.shutdowns.calls.get == [.mobileApp] })
+        // The phone's stop-daemon leaves the sessions running for the next daemon.
+        #expect(h.shutdowns.keeps.get == [true])
         await h.sync.finishShutdown()
     }
 
@@ -302,13 +314,13 @@ struct MachineSyncTests {
         await h.sync.beginShutdown(source: .mobileApp)
         let s1 = try #require(h.server.statesSent.last)
         #expect(s1["status"]?.string == "shutting-down")
-        #expect(s1["shutdownSource"]?.string == "mobile-app")
+        #expect(s1["shutdownSource"]?.string == "happy-app")
         #expect(s1["shutdownRequestedAt"]?.double != nil)
         #expect(h.server.current?.isConnected == true)
         await h.sync.finishShutdown()
         let s2 = try #require(h.server.statesSent.last)
         #expect(s2["status"]?.string == "offline")
-        #expect(s2["shutdownSource"]?.string == "mobile-app")
+        #expect(s2["shutdownSource"]?.string == "happy-app")
         #expect(h.server.current?.isConnected == false)
         #expect(await h.sync.status() == .offline)
         try await Task.sleep(nanoseconds: 150_000_000)

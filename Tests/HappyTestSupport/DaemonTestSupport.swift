@@ -91,6 +91,9 @@ actor FakeSessions: SessionService {
     var observer: (@Sendable (SessionEvent) -> Void)?
     func observe(_ handler: (@Sendable (SessionEvent) -> Void)?) async { observer = handler }
     func put(_ r: SessionRecord) { records[r.id] = r }
+    func readStream(_ id: String, from: Int64, limit: Int) async -> OutputChunk? {
+        records[id] == nil ? nil : OutputChunk(start: from, bytes: [], sealed: false)
+    }
     func shutdown(keepSessions: Bool) async {
         shutdownCalls.append(keepSessions)
         if !keepSessions {

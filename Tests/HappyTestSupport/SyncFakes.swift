@@ -19,6 +19,7 @@ final class FakeSyncServer: @unchecked Sendable {
         var daemonState: String? = nil
         var daemonStateVersion = 0
         var registrations: [(metadata: String, daemonState: String, dek: String?)] = []
+        var dataEncryptionKey: String? = nil
         var registerFailures: [MachineRegistrationError] = []
         var connectFailures: [SocketIOError] = []
         var sent: [Sent] = []
@@ -188,15 +189,18 @@ struct FakeRegistry: MachineRegistry {
                 st.metadataVersion = 1
                 st.daemonState = daemonState
                 st.daemonStateVersion = 1
+                st.dataEncryptionKey = dataEncryptionKey
             }
             return RegisteredMachine(metadata: st.metadata, metadataVersion: st.metadataVersion,
-                                     daemonState: st.daemonState, daemonStateVersion: st.daemonStateVersion)
+                                     daemonState: st.daemonState, daemonStateVersion: st.daemonStateVersion,
+                                     dataEncryptionKey: st.dataEncryptionKey)
         }
     }
 }
 
 final class ShutdownRecorder: @unchecked Sendable {
     let calls = Locked<[ShutdownSource]>([])
+    let keeps = Locked<[Bool]>([])
 }
 
 struct SyncHarness {
@@ -232,9 +236,10 @@ struct SyncHarness {
         self.server = server
         self.sessions = sessions
         self.shutdowns = rec
-        self.sync = MachineSync(identity: id, timing: t,
-                                hooks: .init(sessions: sessions, requestShutdown: { src in rec.calls.withLock { $0.append(src) } }),
-                                registry: FakeRegistry(server: server), makeSocket: { server.makeSocket() })
+        let methods = MachineRPC.methods(sessions: sessions, sessionSync: nil, home: "/home/u",
+                                         requestShutdown: { src, keep in rec.calls.withLock { $0.append(src) }; rec.keeps.withLock { $0.append(keep) } })
+        self.sync = MachineSync(identity: id, timing: t, registry: FakeRegistry(server: server), methods: methods,
+                                makeSocket: { _ in server.makeSocket() })
     }
 
     /// A request as the phone would send it.

@@ -16,11 +16,15 @@ public struct RegisteredMachine: Sendable, Equatable {
     public var metadataVersion: Int
     public var daemonState: String?
     public var daemonStateVersion: Int
-    public init(metadata: String?, metadataVersion: Int, daemonState: String?, daemonStateVersion: Int) {
+    /// The record's wrapped key: nil for a legacy record.
+    public var dataEncryptionKey: String?
+    public init(metadata: String?, metadataVersion: Int, daemonState: String?, daemonStateVersion: Int,
+                dataEncryptionKey: String? = nil) {
         self.metadata = metadata
         self.metadataVersion = metadataVersion
         self.daemonState = daemonState
         self.daemonStateVersion = daemonStateVersion
+        self.dataEncryptionKey = dataEncryptionKey
     }
 }
 
