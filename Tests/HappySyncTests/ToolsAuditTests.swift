@@ -30,7 +30,7 @@ struct ToolsAuditTests {
         #expect(ls.count == 2)
         #expect(ls[0] == ["time": 1_700_000_000_123, "scope": "session", "sessionId": "srv-1", "method": "readFile",
                           "summary": "/x/y", "result": "refused", "durationMs": 4])
-        #expect(keys(ls[1]) == ["time", "scope", "method", "summary", "result", "durationMs"])
+        #expect(toolKeys(ls[1]) == ["time", "scope", "method", "summary", "result", "durationMs"])
         #expect(try AuditEntry(json: ls[0]).sessionId == "srv-1")
         // One JSON object per line, newline-terminated.
         let raw = String(decoding: try #require(try FileIO.read(path)), as: UTF8.self)

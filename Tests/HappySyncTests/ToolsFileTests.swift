@@ -24,7 +24,7 @@ struct ToolsFileTests {
         let s = ToolSandbox()
         s.write("root/a.txt", "héllo\u{0}bytes")
         let o = await run(s.machine(), "readFile", ["path": "a.txt"])
-        #expect(keys(o.result) == ["success", "content"])
+        #expect(toolKeys(o.result) == ["success", "content"])
         #expect(o.result["success"] == true)
         #expect(o.result["content"] == b64("héllo\u{0}bytes"))
         #expect(o.audit == .ok)
@@ -41,7 +41,7 @@ struct ToolsFileTests {
         for (path, needle) in [("missing.txt", "No such file"), ("dir", "directory"), ("big", "too large"),
                                ("fifo", "not a regular file")] {
             let o = await run(ctx, "readFile", ["path": .string(path)])
-            #expect(keys(o.result) == ["success", "error"], "\(path)")
+            #expect(toolKeys(o.result) == ["success", "error"], "\(path)")
             #expect(o.result["success"] == false)
             #expect(o.result["error"]?.string?.contains(needle) == true, "\(path): \(o.result)")
             #expect(o.audit == .error)
@@ -55,9 +55,9 @@ struct ToolsFileTests {
     @Test func writeFileCreatesANewFile() async {
         let s = ToolSandbox()
         let o = await run(s.machine(), "writeFile", ["path": "new.txt", "content": b64("hello")])
-        #expect(keys(o.result) == ["success", "hash"])
+        #expect(toolKeys(o.result) == ["success", "hash"])
         #expect(o.result["success"] == true)
-        #expect(o.result["hash"]?.string == sha256Hex("hello"))
+        #expect(o.result["hash"]?.string == toolsSHA256Hex("hello"))
         #expect(s.read("root/new.txt") == "hello")
         // A user's file: 0666 minus the umask, like any file the user creates.
         let ref = open(s.root + "/reference", O_CREAT | O_WRONLY, 0o666)
@@ -82,12 +82,12 @@ struct ToolsFileTests {
         let wrong = String(repeating: "0", count: 64)
         let mismatch = await run(ctx, "writeFile", ["path": "f.txt", "content": b64("new"), "expectedHash": .string(wrong)])
         #expect(mismatch.result == ["success": false,
-                                    "error": .string("File hash mismatch. Expected: \(wrong), Actual: \(sha256Hex("old"))")])
+                                    "error": .string("File hash mismatch. Expected: \(wrong), Actual: \(toolsSHA256Hex("old"))")])
         #expect(s.read("root/f.txt") == "old")
 
         let ok = await run(ctx, "writeFile", ["path": "f.txt", "content": b64("new content"),
-                                              "expectedHash": .string(sha256Hex("old"))])
-        #expect(ok.result == ["success": true, "hash": .string(sha256Hex("new content"))])
+                                              "expectedHash": .string(toolsSHA256Hex("old"))])
+        #expect(ok.result == ["success": true, "hash": .string(toolsSHA256Hex("new content"))])
         #expect(s.read("root/f.txt") == "new content")
         // The mode of the existing file is kept; no temporary file is left.
         #expect(mode(p) == 0o640)
@@ -103,7 +103,7 @@ struct ToolsFileTests {
         let fd = open(p, O_RDONLY)
         defer { close(fd) }
         let o = await run(s.machine(), "writeFile", ["path": .string(p), "content": b64("new"),
-                                                     "expectedHash": .string(sha256Hex("old"))])
+                                                     "expectedHash": .string(toolsSHA256Hex("old"))])
         #expect(o.result["success"] == true)
         var after = stat()
         stat(p, &after)
@@ -145,12 +145,12 @@ struct ToolsFileTests {
         mkfifo(s.root + "/d/pipe", 0o600)
         let startMs = ISOTime.nowMs() - 5_000
         let o = await run(s.machine(), "listDirectory", ["path": "d"])
-        #expect(keys(o.result) == ["success", "entries"])
+        #expect(toolKeys(o.result) == ["success", "entries"])
         let entries = try #require(o.result["entries"]?.array)
         #expect(entries.map { $0["name"]?.string ?? "" } == ["Adir", "zdir", "B.txt", "a.txt", "b.txt", "link-to-dir", "pipe"])
         #expect(entries.map { $0["type"]?.string ?? "" } == ["directory", "directory", "file", "file", "file", "other", "other"])
         let b = try #require(entries.first { $0["name"] == "b.txt" })
-        #expect(keys(b) == ["name", "type", "size", "modified"])
+        #expect(toolKeys(b) == ["name", "type", "size", "modified"])
         #expect(b["size"] == 5)
         #expect((b["modified"]?.int ?? 0) >= Int(startMs))
         #expect((b["modified"]?.int ?? 0) <= Int(ISOTime.nowMs() + 5_000))
@@ -160,7 +160,7 @@ struct ToolsFileTests {
         let s = ToolSandbox()
         s.write("root/file", "x")
         let missing = await run(s.machine(), "listDirectory", ["path": "nope"])
-        #expect(missing.result["success"] == false && keys(missing.result) == ["success", "error"])
+        #expect(missing.result["success"] == false && toolKeys(missing.result) == ["success", "error"])
         let file = await run(s.machine(), "listDirectory", ["path": "file"])
         #expect(file.result["success"] == false)
         for i in 0..<6 { s.write("root/many/f\(i)", "x") }
@@ -190,9 +190,9 @@ struct ToolsFileTests {
         let s = ToolSandbox()
         makeTree(s)
         let o = await tree(s, 0)
-        #expect(keys(o.result) == ["success", "tree"])
+        #expect(toolKeys(o.result) == ["success", "tree"])
         let t = try #require(o.result["tree"])
-        #expect(keys(t) == ["name", "path", "type", "size", "modified"])
+        #expect(toolKeys(t) == ["name", "path", "type", "size", "modified"])
         #expect(t["name"] == "t" && t["type"] == "directory")
         #expect(t["path"]?.string == s.root + "/t")
     }

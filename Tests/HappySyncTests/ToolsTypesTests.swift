@@ -48,12 +48,12 @@ struct ToolsTypesTests {
         #expect(try GetDirectoryTreeParams(json: t.json) == t)
         let e = ExternalToolParams(args: ["a"], cwd: nil)
         #expect(try ExternalToolParams(json: e.json) == e)
-        #expect(keys(e.json) == ["args"])
+        #expect(toolKeys(e.json) == ["args"])
     }
 
     @Test func resultsRoundTripWithTheWireKeys() throws {
         let bash = BashResult(success: false, stdout: "o", stderr: "e", exitCode: 2, error: "x", stdoutTruncated: true)
-        #expect(keys(bash.json) == ["success", "stdout", "stderr", "exitCode", "error", "stdoutTruncated"])
+        #expect(toolKeys(bash.json) == ["success", "stdout", "stderr", "exitCode", "error", "stdoutTruncated"])
         #expect(try BashResult(json: bash.json) == bash)
 
         let read = ReadFileResult(success: true, content: "eA==")
@@ -71,10 +71,10 @@ struct ToolsTypesTests {
         let tree = GetDirectoryTreeResult(success: true, tree: TreeNode(name: "r", path: "/r", type: .directory, size: 1,
                                                                         modified: 2, children: [TreeNode(name: "f", path: "/r/f", type: .file)]))
         #expect(try GetDirectoryTreeResult(json: tree.json) == tree)
-        #expect(keys(tree.json["tree"]?["children"]?.array?.first ?? nil) == ["name", "path", "type"])
+        #expect(toolKeys(tree.json["tree"]?["children"]?.array?.first ?? nil) == ["name", "path", "type"])
 
         let rg = ExternalToolResult(success: true, exitCode: 1, stdout: "", stderr: "")
-        #expect(keys(rg.json) == ["success", "exitCode", "stdout", "stderr"])
+        #expect(toolKeys(rg.json) == ["success", "exitCode", "stdout", "stderr"])
         #expect(try ExternalToolResult(json: rg.json) == rg)
         #expect(ExternalToolResult.failure("nope").json == ["success": false, "error": "nope"])
     }
