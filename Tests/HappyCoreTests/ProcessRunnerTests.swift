@@ -79,7 +79,8 @@ struct ProcessRunnerTests {
     @Test func timeoutKillsTheWholeGroup() async throws {
         let started = MonotonicClock.now()
         // The background sleep is in the group; it prints its pid first.
-        let o = try await sh("sleep 60 & echo $!; sleep 60", timeout: 0.3)
+        // Long enough for the shell to start the background child on a loaded machine.
+        let o = try await sh("sleep 60 & echo $!; sleep 60", timeout: 1 * Self.scale)
         let elapsed = MonotonicClock.now() - started
         #expect(o.timedOut)
         #expect(o.termination == .signaled(SIGTERM))
@@ -91,7 +92,8 @@ struct ProcessRunnerTests {
 
     @Test func aGroupIgnoringSIGTERMGetsSIGKILL() async throws {
         let started = MonotonicClock.now()
-        let o = try await sh("trap '' TERM; sleep 60 & echo $!; sleep 60; sleep 60", timeout: 0.3, killGrace: 0.3)
+        let o = try await sh("trap '' TERM; sleep 60 & echo $!; sleep 60; sleep 60", timeout: 1 * Self.scale,
+                             killGrace: 0.3)
         #expect(o.timedOut)
         #expect(o.termination == .signaled(SIGKILL))
         #expect(MonotonicClock.now() - started < 10 * Self.scale)

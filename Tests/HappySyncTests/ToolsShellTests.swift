@@ -64,7 +64,8 @@ struct ToolsShellTests {
     @Test func bashTimeoutKillsTheGroupAndAnswersInTime() async throws {
         let s = ToolSandbox()
         let started = MonotonicClock.now()
-        let o = await bash(s.machine(), ["command": "sleep 60 & echo $!; sleep 60", "timeout": 300])
+        let o = await bash(s.machine(), ["command": "sleep 60 & echo $!; sleep 60",
+                                           "timeout": .number(1000 * toolsTimeScale)])
         #expect(MonotonicClock.now() - started < 10 * toolsTimeScale)
         #expect(o.result["success"] == false)
         #expect(o.result["error"] == "Command timed out")
