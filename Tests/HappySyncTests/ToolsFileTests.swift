@@ -94,6 +94,15 @@ struct ToolsFileTests {
         #expect(hidden(s.root).isEmpty)
     }
 
+    @Test func writeFileTakesTheLongestNames() async {
+        let s = ToolSandbox()
+        let name = String(repeating: "n", count: 255)
+        let o = await run(s.machine(), "writeFile", ["path": .string(name), "content": b64("x")])
+        #expect(o.result["success"] == true)
+        #expect(s.read("root/" + name) == "x")
+        #expect(hidden(s.root).isEmpty)
+    }
+
     @Test func writeFileIsAtomic() async {
         let s = ToolSandbox()
         let p = s.write("root/f.txt", "old")

@@ -111,7 +111,9 @@ enum FileTools {
     static func atomicReplace(_ path: String, bytes: [UInt8], existing: stat?, shown: String) -> String? {
         let dir = Paths.dirname(path)
         let name = Paths.basename(path)
-        let tmp = Paths.join(dir, ".\(name).happy-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 36)).tmp")
+        // A long name is shortened so the temporary name stays within NAME_MAX.
+        let stem = String(decoding: name.utf8.prefix(120), as: UTF8.self)
+        let tmp = Paths.join(dir, ".\(stem).happy-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 36)).tmp")
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, existing == nil ? 0o666 : 0o600)
         if fd < 0 { return "\(errnoString()): \(shown)" }
         var tmpGone = false  // renamed into place
