@@ -4,4 +4,5 @@
 #include "cposix_net.h"
 #include "cposix_proc.h"
 #include "cposix_daemon.h"
+#include "cposix_tools.h"
 #endif
