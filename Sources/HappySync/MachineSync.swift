@@ -120,7 +120,7 @@ public actor MachineSync {
     /// The machine RPC registry for the current machine id.
     var rpc: RPCRegistry {
         let key = identity.key, variant = identity.variant
-        return RPCRegistry(scope: "machine", prefix: currentMachineId, methods: methods,
+        return RPCRegistry(scope: .machine, prefix: currentMachineId, methods: methods,
                            encrypt: { ValueCipher.encryptToBase64($0, key: key, variant: variant) },
                            decrypt: { ValueCipher.decryptBase64($0, key: key, variant: variant) }, audit: audit)
     }

@@ -93,9 +93,7 @@ public actor ServerSync: ServerLink {
     /// The `ServerLinkFactory` of `daemon start-sync`: nil (server `no-credentials`)
     /// without usable credentials in `access.key`; otherwise the machine link with the
     /// machine id from settings.json (created if absent) and the session links.
-    public static func factory(env: [String: String] = ProcessInfo.processInfo.environment,
-                               audit: (@Sendable (HappyConfig) -> (any RPCAuditing)?)? = nil,
-                               tools: (@Sendable (HappyConfig, _ sessionDirectory: String?) -> [RPCMethod])? = nil) -> ServerLinkFactory {
+    public static func factory(env: [String: String] = ProcessInfo.processInfo.environment) -> ServerLinkFactory {
         return { ctx in
             let cfg = ctx.config
             let store = CredentialsStore(home: cfg.home)
@@ -126,7 +124,7 @@ public actor ServerSync: ServerLink {
             let url = cfg.serverUrl
             let sioOptions = SocketIOOptions(net: net)
             let token = creds.token
-            let auditor = cfg.rpc.audit ? audit?(cfg) : nil
+            let auditor: (any RPCAuditing)? = RPCAuditLog.forConfig(cfg)
             let machineBox = Locked<MachineSync?>(nil)
             var sessionSync: SessionSyncManager? = nil
             if cfg.sessions.sync {
@@ -138,10 +136,13 @@ public actor ServerSync: ServerLink {
                 let info = SyncMachineInfo(host: hostName(), homeDir: Paths.userHome(env), happyHomeDir: cfg.homeDir,
                                            machineId: { await machineBox.get?.machineId ?? machineId })
                 sessionSync = SessionSyncManager(account: account, machine: info, sessions: ctx.sessions, layout: cfg.home,
-                                                 audit: auditor, toolMethods: { dir in tools?(cfg, dir) ?? [] })
+                                                 audit: auditor, toolMethods: { id, dir in
+                                                     RPCMethod.tools(.session(id: id, directory: dir, config: cfg, environment: env))
+                                                 })
             }
             let methods = MachineRPC.methods(sessions: ctx.sessions, sessionSync: sessionSync, home: Paths.userHome(env),
-                                             requestShutdown: ctx.requestShutdown, tools: tools?(cfg, nil) ?? [])
+                                             requestShutdown: ctx.requestShutdown,
+                                             tools: RPCMethod.tools(.machine(config: cfg, environment: env)))
             let home = cfg.home
             let machine = MachineSync(identity: identity, timing: timing, registry: HappyServerRegistry(api: api),
                                       methods: methods, audit: auditor,

@@ -66,7 +66,8 @@ struct ToolsShellTests {
         let started = MonotonicClock.now()
         let o = await bash(s.machine(), ["command": "sleep 60 & echo $!; sleep 60",
                                            "timeout": .number(1000 * toolsTimeScale)])
-        #expect(MonotonicClock.now() - started < 10 * toolsTimeScale)
+        // Done vs hung: the answer comes after about 1 s; 30 s holds on a loaded machine.
+        #expect(MonotonicClock.now() - started < 30 * toolsTimeScale)
         #expect(o.result["success"] == false)
         #expect(o.result["error"] == "Command timed out")
         #expect(o.result["exitCode"] == -1)
@@ -99,7 +100,7 @@ struct ToolsShellTests {
             }
         }
         // A leak would be 3 descriptors per run (180).
-        #expect(await toolsSettledFDCount() - before < 40)
+        #expect(await toolsSettledFDCount(below: before + 40) - before < 40)
     }
 
     @Test func bashBadParamsAnswerInTheResult() async {

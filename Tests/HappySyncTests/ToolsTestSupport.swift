@@ -78,11 +78,14 @@ func toolsOpenFDCount() -> Int {
 
 /// The fewest descriptors seen over a quarter of a second: suites running in parallel
 /// open and close their own meanwhile; a leak stays.
-func toolsSettledFDCount() async -> Int {
+/// The lowest descriptor count seen over a few seconds: other suites run in parallel and
+/// hold descriptors for a while; a leak of ours never goes away.
+func toolsSettledFDCount(below limit: Int? = nil) async -> Int {
     var best = Int.max
-    for _ in 0..<5 {
+    for _ in 0..<40 {
         best = min(best, toolsOpenFDCount())
-        try? await Task.sleep(nanoseconds: 50_000_000)
+        if let limit, best < limit { return best }
+        try? await Task.sleep(nanoseconds: 100_000_000)
     }
     return best
 }

@@ -90,7 +90,7 @@ actor SessionLink {
     let timing: SessionLinkTiming
     let sessions: SessionService
     let encoder: SessionOutputEncoder
-    let toolMethods: @Sendable (_ sessionDirectory: String) -> [RPCMethod]
+    let toolMethods: @Sendable (_ sessionId: String, _ sessionDirectory: String) -> [RPCMethod]
     let audit: (any RPCAuditing)?
     let onFinished: @Sendable (String) async -> Void
 
@@ -124,7 +124,7 @@ actor SessionLink {
 
     init(record: SessionRecord, dir: String, file: SessionSyncFile, account: SyncAccount, machine: SyncMachineInfo,
          timing: SessionLinkTiming, sessions: SessionService, encoder: SessionOutputEncoder = LegacyOutputEncoder(),
-         audit: (any RPCAuditing)?, toolMethods: @escaping @Sendable (_ sessionDirectory: String) -> [RPCMethod],
+         audit: (any RPCAuditing)?, toolMethods: @escaping @Sendable (_ sessionId: String, _ sessionDirectory: String) -> [RPCMethod],
          onFinished: @escaping @Sendable (String) async -> Void) {
         self.localId = record.id
         self.record = record
@@ -793,9 +793,7 @@ actor SessionLink {
     private func rpcRegistry(sid: String) -> RPCRegistry {
         let sessions = self.sessions, id = localId
         var methods: [RPCMethod] = [
-            RPCMethod("permission", summary: { p in
-                "\(p["id"]?.string ?? "?") \(p["approved"]?.bool == true ? "approved" : "denied")"
-            }) { p in
+            RPCMethod("permission") { p in
                 guard let rid = p["id"]?.string else { return .error("id is required", outcome: .refused) }
                 var answer = PermissionAnswer(approved: p["approved"]?.bool == true || p["decision"]?.string == "approved"
                                               || p["decision"]?.string == "approved_for_session")
@@ -829,8 +827,8 @@ actor SessionLink {
             },
             RPCMethod("switch") { _ in RPCResult(false) },
         ]
-        methods += toolMethods(record.directory)
-        return RPCRegistry(scope: "session", sessionId: localId, prefix: sid, methods: methods,
+        methods += toolMethods(localId, record.directory)
+        return RPCRegistry(scope: .session, sessionId: localId, prefix: sid, methods: methods,
                            encrypt: { [key, variant] in ValueCipher.encryptToBase64($0, key: key, variant: variant) },
                            decrypt: { [key, variant] in ValueCipher.decryptBase64($0, key: key, variant: variant) },
                            audit: audit)

@@ -16,7 +16,7 @@ public actor SessionSyncManager {
     let layout: HomeLayout
     let timing: SessionLinkTiming
     let audit: (any RPCAuditing)?
-    let toolMethods: @Sendable (_ sessionDirectory: String) -> [RPCMethod]
+    let toolMethods: @Sendable (_ sessionId: String, _ sessionDirectory: String) -> [RPCMethod]
     /// How long the spawn RPC waits for the server session (SPEC §7.1: 15 s).
     let spawnWait: Double
 
@@ -27,7 +27,7 @@ public actor SessionSyncManager {
 
     public init(account: SyncAccount, machine: SyncMachineInfo, sessions: SessionService, layout: HomeLayout,
                 timing: SessionLinkTiming = SessionLinkTiming(), spawnWait: Double = 15, audit: (any RPCAuditing)?,
-                toolMethods: @escaping @Sendable (_ sessionDirectory: String) -> [RPCMethod] = { _ in [] }) {
+                toolMethods: @escaping @Sendable (_ sessionId: String, _ sessionDirectory: String) -> [RPCMethod] = { _, _ in [] }) {
         self.account = account
         self.machine = machine
         self.sessions = sessions
