@@ -72,6 +72,8 @@ public actor SessionManager: SessionService {
     var started = false
     var nextWaiter: UInt64 = 0
     var observer: (@Sendable (SessionEvent) -> Void)?
+    /// The observer mirrors sessions to the server (new ones start `pending`).
+    var mirrored = false
     let queue = DispatchQueue(label: "happy.sessions.watch")
     /// Every Dispatch source the manager created: a manager dropped without shutdown()
     /// must not leave sources (and their fds) behind. (A bag with its own deinit instead of
@@ -96,7 +98,10 @@ public actor SessionManager: SessionService {
 
     // MARK: - SessionService
 
-    public func observe(_ handler: (@Sendable (SessionEvent) -> Void)?) { observer = handler }
+    public func observe(_ handler: (@Sendable (SessionEvent) -> Void)?, mirroring: Bool) {
+        observer = handler
+        mirrored = handler != nil && mirroring
+    }
 
     func emit(_ e: SessionEvent) { observer?(e) }
 
@@ -213,6 +218,7 @@ public actor SessionManager: SessionService {
         rec.permissionMode = mode
         rec.resumedFrom = request.resume
         rec.continues = request.continuing
+        if mirrored { rec.sync = .pending }
         if let model = request.model { rec.model = model }
         // A session whose record cannot be written would be lost at the next daemon start:
         // it is not started (SPEC §2.2, issue 15).

@@ -120,8 +120,9 @@ public protocol SessionService: Sendable {
     /// A piece of the session's stdout stream from stream offset `from` (SPEC §7.4: the
     /// output file is the sync's outbox); nil for an unknown session.
     func readStream(_ id: String, from: Int64, limit: Int) async -> OutputChunk?
-    /// Installs the observer of `SessionEvent`s (nil removes it).
-    func observe(_ handler: (@Sendable (SessionEvent) -> Void)?) async
+    /// Installs the observer of `SessionEvent`s (nil removes it). With `mirroring`, the
+    /// observer mirrors sessions to the server: new sessions start with sync `pending`.
+    func observe(_ handler: (@Sendable (SessionEvent) -> Void)?, mirroring: Bool) async
     /// Daemon shutdown: stop every live session (unless keepSessions), persist records.
     func shutdown(keepSessions: Bool) async
     /// Health check: reap/prune sessions whose process is gone.

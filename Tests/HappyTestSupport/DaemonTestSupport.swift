@@ -89,7 +89,7 @@ actor FakeSessions: SessionService {
         r.serverSessionId = serverSessionId; r.sync = state; records[r.id] = r
     }
     var observer: (@Sendable (SessionEvent) -> Void)?
-    func observe(_ handler: (@Sendable (SessionEvent) -> Void)?) async { observer = handler }
+    func observe(_ handler: (@Sendable (SessionEvent) -> Void)?, mirroring: Bool) async { observer = handler }
     func put(_ r: SessionRecord) { records[r.id] = r }
     func readStream(_ id: String, from: Int64, limit: Int) async -> OutputChunk? {
         records[id] == nil ? nil : OutputChunk(start: from, bytes: [], sealed: false)

@@ -43,7 +43,7 @@ public actor SessionSyncManager {
         guard !started else { return }
         started = true
         let (stream, cont) = AsyncStream.makeStream(of: SessionEvent.self)
-        await sessions.observe { cont.yield($0) }
+        await sessions.observe({ cont.yield($0) }, mirroring: true)
         consumer = Task { [weak self] in
             for await e in stream {
                 guard let self else { return }
@@ -189,7 +189,7 @@ public actor SessionSyncManager {
         for l in links.values { await l.close() }
         links = [:]
         consumer?.cancel()
-        await sessions.observe(nil)
+        await sessions.observe(nil, mirroring: false)
     }
 
     /// The links (for tests and `status`).

@@ -1,0 +1,149 @@
+"""Sessions in the app under faults (SPEC §7.1, §7.4): the server down at spawn, restarted
+mid-output, the daemon restarted mid-session — what the phone received is compared with
+claude's stdout line by line: nothing lost, nothing duplicated."""
+import json
+import time
+
+from session_fixtures import SessionHappy, ss, ssd, wait_until  # noqa: F401
+from sync_fixtures import Account, emu  # noqa: F401
+
+
+def assistant_texts(app, sid):
+    """The text of every assistant output message, in server order."""
+    out = []
+    for m in app.messages(sid):
+        c = m["content"]
+        if c and c.get("role") == "agent" and c["content"].get("type") == "output":
+            d = c["content"]["data"]
+            if d["type"] == "assistant":
+                out += [b["text"] for b in d["message"]["content"] if b.get("type") == "text"]
+    return out
+
+
+def stdout_texts(h, local_id):
+    """The assistant text blocks claude wrote, in order (rotated part first)."""
+    d = h.home / "sessions" / local_id
+    out = []
+    for name in ("stdout.1.jsonl", "stdout.jsonl"):
+        p = d / name
+        if not p.exists():
+            continue
+        for line in p.read_text().splitlines():
+            try:
+                j = json.loads(line)
+            except ValueError:
+                continue
+            if j.get("type") == "assistant":
+                out += [b["text"] for b in j["message"]["content"] if b.get("type") == "text"]
+    return out
+
+
+def server_sid(h, timeout=20):
+    assert wait_until(lambda: h.local_sessions() and h.local_sessions()[0].get("serverSessionId"), timeout)
+    return h.local_sessions()[0]["serverSessionId"]
+
+
+def test_a_session_started_while_the_server_is_down_is_created_later_with_its_output(ss):
+    h = ss
+    h.start()
+    assert h.wait_running()
+    h.emu.stop()
+    r = h.json("session", "new", str(h.work), "--prompt", "written while offline")
+    local = r["session"]["id"]
+    assert r["session"]["sync"] == "pending"
+    assert wait_until(lambda: h.local_sessions()[0].get("numTurns") == 1, 15)
+    assert h.local_sessions()[0]["sync"] == "pending" and h.local_sessions()[0]["serverSessionId"] is None
+    sync_file = json.loads((h.home / "sessions" / local / "sync.json").read_text())
+    assert sync_file["tag"] == local and sync_file["variant"] == h.account.variant
+    assert oct((h.home / "sessions" / local / "sync.json").stat().st_mode & 0o777) == "0o600"
+    h.emu.start()
+    sid = server_sid(h, 30)
+    app = h.session_phone()
+    app.wait_message(sid, lambda c: c.get("role") == "user" and c["content"].get("text") == "written while offline", 20)
+    app.wait_message(sid, lambda c: c.get("role") == "agent" and "echo: written while offline" in json.dumps(c), 20)
+    # One server session for that tag, whatever the retries.
+    sessions = h.emu.call("GET", "/__test/sessions")[1]["sessions"]
+    assert len(sessions) == 1
+
+
+def test_a_server_restart_mid_output_loses_and_duplicates_nothing(ssd):
+    h = ssd
+    h.start()
+    assert h.wait_running()
+    h.run("session", "new", str(h.work))
+    sid = server_sid(h)
+    local = h.local_sessions()[0]["id"]
+    app = h.session_phone()
+    h.run("session", "send", local, "__lines 3000")
+    assert wait_until(lambda: len(assistant_texts(app, sid)) > 0, 20)
+    h.emu.stop()
+    time.sleep(1.0)
+    h.emu.start()
+    assert wait_until(lambda: h.local_sessions()[0]["lastEventType"] == "result", 30)
+    expected = stdout_texts(h, local)
+    assert len(expected) == 3000
+    assert wait_until(lambda: len(assistant_texts(app, sid)) >= 3000, 60)
+    time.sleep(1)
+    assert assistant_texts(app, sid) == expected
+
+
+def test_a_daemon_restart_mid_session_resumes_the_same_server_session(ssd):
+    h = ssd
+    h.start()
+    assert h.wait_running()
+    h.run("session", "new", str(h.work), "--prompt", "before the restart")
+    sid = server_sid(h)
+    local = h.local_sessions()[0]["id"]
+    app = h.session_phone()
+    app.wait_message(sid, lambda c: "echo: before the restart" in json.dumps(c), 20)
+    assert h.run("daemon", "restart").returncode == 0
+    assert h.wait_running(20)
+    assert h.local_sessions()[0]["status"] == "running" and h.local_sessions()[0]["serverSessionId"] == sid
+    app.send_text(sid, "after the restart")
+    app.wait_message(sid, lambda c: "echo: after the restart" in json.dumps(c), 20)
+    time.sleep(1)
+    texts = [l["message"]["content"] for l in h.user_lines()]
+    assert texts == ["before the restart", "after the restart"]
+    assert assistant_texts(app, sid) == stdout_texts(h, local)
+    assert len(h.emu.call("GET", "/__test/sessions")[1]["sessions"]) == 1
+
+
+def test_an_older_server_without_v3_gets_messages_through_the_socket(tmp_path, emu):
+    st, _ = emu.call("POST", "/__test/sessions/config", {"legacyServer": True})
+    assert st == 200
+    h = SessionHappy(tmp_path, emu, Account(emu, "legacy"))
+    try:
+        h.start()
+        assert h.wait_running()
+        h.run("session", "new", str(h.work), "--prompt", "old server")
+        sid = server_sid(h)
+        app = h.session_phone()
+        app.wait_message(sid, lambda c: "echo: old server" in json.dumps(c), 20)
+        app.send_text(sid, "second on the old server")
+        app.wait_message(sid, lambda c: "echo: second on the old server" in json.dumps(c), 20)
+        assert [l["message"]["content"] for l in h.user_lines()] == ["old server", "second on the old server"]
+    finally:
+        h.cleanup()
+
+
+def test_version_conflicts_are_adopted_and_retried(ssd):
+    h = ssd
+    h.start()
+    assert h.wait_running()
+    sid = None
+    phone = h.phone()
+    r = phone.rpc(h.machine_id(), "spawn-happy-session", {"directory": str(h.work)})
+    sid = r["sessionId"]
+    app = h.session_phone()
+    # The app writes its mode pick into metadata; another client bumps agentState.
+    app.set_modes(sid, permission_mode="acceptEdits", model_mode="opus")
+    st, _ = h.emu.call("POST", "/__test/sessions/bump", {"sid": sid, "field": "agentState", "by": 3})
+    assert st == 200
+    app.send_text(sid, "__tool Bash " + json.dumps({"command": "touch conflict.txt"}))
+    rid, _ = app.wait_request(sid, 15)
+    app.permission(sid, rid, approved=True)
+    app.wait_agent_state(sid, lambda s: rid in (s.get("completedRequests") or {}), 15)
+    # The daemon's own metadata writes kept the app's keys.
+    app.send_text(sid, "title comes from the first prompt? no: it was the tool prompt")
+    meta = app.wait_metadata(sid, lambda m: m.get("summary") is not None, 10)
+    assert meta.get("permissionMode") == "acceptEdits" and meta.get("modelMode") == "opus"
