@@ -1,5 +1,7 @@
 public enum HappyVersion {
     /// The one version string: `happy --version`, the daemon state file, machine
-    /// metadata (`happyCliVersion`), `GET /health`, and `X-Happy-Client` values.
-    public static let current = "0.1.0"
+    /// metadata (`happyCliVersion`), session metadata (`version`), `GET /health`, and
+    /// `X-Happy-Client` values. Semver ≥ 0.10.0: the app flags lower versions in session
+    /// metadata as an outdated CLI (SPEC §7.2).
+    public static let current = "0.11.0"
 }

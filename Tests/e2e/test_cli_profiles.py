@@ -5,7 +5,7 @@ import stat
 
 KEYS = ["serverUrl", "webappUrl", "homeDir", "daemon.httpPort", "daemon.heartbeatSeconds",
         "daemon.healthCheckSeconds", "daemon.logMaxMiB", "daemon.logFiles", "sessions.max",
-        "sessions.idleTimeoutMinutes", "sessions.maxOutputMiB", "claude.command", "claude.args", "env"]
+        "sessions.idleTimeoutMinutes", "sessions.maxOutputMiB", "sessions.sync", "sessions.permissionMode", "rpc.roots", "rpc.audit", "claude.command", "claude.args", "env"]
 
 
 def test_profile_list_json(happy):

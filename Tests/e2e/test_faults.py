@@ -327,7 +327,7 @@ def test_server_killed_mid_rpc(px, delay, tmp_path):
     r = phone.rpc(mid, "spawn-happy-session", {"directory": str(work)})
     assert r["type"] == "success", r
     sessions = px.json("session", "list")["sessions"]
-    assert r["sessionId"] in {s["id"] for s in sessions} and len(sessions) in (1, 2)
+    assert r["sessionId"] in {s["serverSessionId"] for s in sessions} and len(sessions) in (1, 2)
     for s in sessions:
         px.track(s["pid"])
         assert phone.rpc(mid, "stop-session", {"sessionId": s["id"]}) == {"message": "Session stopped"}
@@ -525,7 +525,7 @@ def test_wall_clock_jumps(dh_sync, tmp_path):
         assert pid_alive(info["pid"]) and h.health() == 200 and h.server_status() == "connected"
         r = phone.rpc(mid, "spawn-happy-session", {"directory": str(tmp_path)})
         assert r["type"] == "success", (label, r)
-        h.track(next(s["pid"] for s in h.json("session", "list")["sessions"] if s["id"] == r["sessionId"]))
+        h.track(next(s["pid"] for s in h.json("session", "list")["sessions"] if s["serverSessionId"] == r["sessionId"]))
         assert phone.rpc(mid, "stop-session", {"sessionId": r["sessionId"]}) == {"message": "Session stopped"}
     # The state file's heartbeat still advances and the daemon stops cleanly.
     hb = h.state()["lastHeartbeat"]

@@ -23,6 +23,13 @@ def test_registration_metadata_and_machine_show(sh):
     assert meta["platform"] == "linux" and meta["happyCliVersion"] == version
     assert meta["happyHomeDir"] == str(sh.home) and meta["homeDir"] == str(sh.user_home)
     assert meta["profile"] == "t" and meta["host"]
+    # SPEC §4.4: what the app's machine screen reads.
+    assert meta["happyLibDir"] == os.path.dirname(os.path.realpath(sh.bin))
+    ca = meta["cliAvailability"]
+    assert ca["claude"] is True and all(isinstance(ca[k], bool) for k in ("codex", "gemini", "openclaw"))
+    assert isinstance(ca["detectedAt"], (int, float))
+    assert meta["resumeSupport"] == {"rpcAvailable": True, "requiresSameMachine": True, "requiresHappyAgentAuth": False,
+                                     "happyAgentAuthenticated": False, "detectedAt": meta["resumeSupport"]["detectedAt"]}
     ds = sh.daemon_state()
     assert ds["status"] == "running" and ds["pid"] == info["pid"] and ds["httpPort"] == sh.state()["httpPort"]
     assert isinstance(ds["startedAt"], (int, float))
@@ -35,7 +42,8 @@ def test_registration_metadata_and_machine_show(sh):
     assert reg and reg[0]["payload"]["machineId"] == mid
     assert reg[0]["payload"]["happyClient"] == f"cli-daemon/{version}"
     methods = [e["payload"]["method"] for e in sh.emu.events("rpc-register")]
-    assert methods == [f"{mid}:spawn-happy-session", f"{mid}:stop-session", f"{mid}:stop-daemon"]
+    assert methods == sorted(f"{mid}:{m}" for m in ["spawn-happy-session", "resume-happy-session", "stop-session", "stop-daemon", "bash",
+                                          "readFile", "writeFile", "listDirectory", "getDirectoryTree", "ripgrep", "difftastic"])
     # The running update used expectedVersion 1 (the version the registration created).
     first = sh.emu.events("machine-update-state")[0]
     assert first["payload"]["expectedVersion"] == 1 and first["payload"]["machineId"] == mid
@@ -54,17 +62,24 @@ def test_existing_machine_gets_current_metadata(sh):
     # daemon pushes its own with machine-update-metadata.
     mid = "0b6c3f1e-aaaa-4bbb-8ccc-000000000001"
     (sh.home / "settings.json").write_text(json.dumps({"schemaVersion": 2, "machineId": mid}))
-    from happy_emulator.phone import encrypt_value
-    stale = encrypt_value({"host": "old", "happyCliVersion": "0.0.1"}, sh.account.key, sh.account.variant)
-    st, b = sh.emu.call("POST", "/__test/machine", {"token": sh.account.token, "id": mid, "metadata": stale,
-                                                    "metadataVersion": 4})
+    from happy_emulator.phone import b64, encrypt_value, wrap_data_key
+    stale = encrypt_value({"host": "old", "happyCliVersion": "0.0.1", "displayName": "My box"}, sh.account.key,
+                          sh.account.variant)
+    body = {"token": sh.account.token, "id": mid, "metadata": stale, "metadataVersion": 4}
+    if sh.account.variant == "dataKey":
+        body["dataEncryptionKey"] = b64(wrap_data_key(sh.account.machine_key, bytes(sh.account.content.public_key)))
+    st, b = sh.emu.call("POST", "/__test/machine", body)
     assert st == 200, b
     sh.start()
     assert sh.wait_running()
     assert wait_until(lambda: sh.emu.machine(mid)["metadataVersion"] == 5)
     ev = sh.emu.events("machine-update-metadata")[0]
     assert ev["payload"]["expectedVersion"] == 4 and ev["ack"]["result"] == "success"
-    assert sh.account.decrypt(sh.emu.machine(mid)["metadata"])["happyHomeDir"] == str(sh.home)
+    meta = sh.account.decrypt(sh.emu.machine(mid)["metadata"])
+    assert meta["happyHomeDir"] == str(sh.home) and meta["host"] != "old"
+    # Merged, not replaced: the name given in the app survives.
+    assert meta["displayName"] == "My box"
+    assert sh.machine_id() == mid
 
 
 def test_heartbeat_cadence(sh):
@@ -91,22 +106,22 @@ def test_rpc_spawn_stop_unknown_undecryptable(sh, tmp_path):
     r = phone.rpc(mid, "spawn-happy-session", {"directory": str(d), "approvedNewDirectoryCreation": True,
                                                "environmentVariables": {"HAPPY_T": "1"}})
     assert r["type"] == "success", r
-    sid = r["sessionId"]
+    sid = r["sessionId"]  # the server session id (SPEC §4.4)
     assert d.is_dir()
     sessions = sh.json("session", "list")["sessions"]
-    s = next(x for x in sessions if x["id"] == sid)
+    s = next(x for x in sessions if x["serverSessionId"] == sid)
     assert s["startedBy"] == "mobile-app" and s["directory"] == str(d)
     for p in [s["pid"]]:
         sh.track(p)
     r = phone.rpc(mid, "spawn-happy-session", {"directory": str(tmp_path), "agent": "codex"})
-    assert "Unsupported agent type: 'codex'" in r["error"]
+    assert r["type"] == "error" and "Unsupported agent type: 'codex'" in r["errorMessage"]
     assert phone.rpc(mid, "stop-session", {"sessionId": sid}) == {"message": "Session stopped"}
     assert wait_until(lambda: next(x for x in sh.json("session", "list", "--all")["sessions"]
-                                   if x["id"] == sid)["status"] == "stopped")
+                                   if x["serverSessionId"] == sid)["status"] == "stopped")
     assert phone.rpc(mid, "stop-session", {"sessionId": "nope"}) == {"error": "Session not found or failed to stop"}
     # A method nobody registered: the server answers after its (shortened) wait.
     sh.emu.call("POST", "/__test/sync/config", {"rpcWait": 0.3})
-    assert phone.rpc_raw(mid, "bash", phone.enc({"command": "id"})) == {"ok": False, "error": "RPC method not available"}
+    assert phone.rpc_raw(mid, "no-such-method", phone.enc({})) == {"ok": False, "error": "RPC method not available"}
     # Params that do not decrypt: an encrypted error result, the daemon carries on.
     ack = phone.rpc_raw(mid, "spawn-happy-session", "bm90IGVuY3J5cHRlZA==")
     assert ack["ok"] is True
@@ -123,7 +138,7 @@ def test_method_not_found(sh):
     # The server routes only registered names, so forward an unknown one to the daemon's socket directly.
     sids = [s for s, i in sh.emu.log()["sockets"].items() if i["clientType"] == "machine-scoped"]
     st, b = sh.emu.call("POST", "/__test/emit", {"event": "rpc-request", "sid": sids[0], "ack": True,
-                                                 "data": {"method": f"{mid}:bash", "params": phone.enc({})}})
+                                                 "data": {"method": f"{mid}:no-such-method", "params": phone.enc({})}})
     assert st == 200, b
     reply = b["results"][0]["ack"]
     assert len(reply) == 1 and phone.dec(reply[0]) == {"error": "Method not found"}
@@ -139,7 +154,7 @@ def test_stop_daemon_rpc_sequence(sh):
     assert wait_until(lambda: not pid_alive(info["pid"]), 10)
     states = sh.states_sent()
     assert [s["status"] for s in states[-3:]] == ["running", "shutting-down", "offline"]
-    assert states[-2]["shutdownSource"] == "mobile-app" and isinstance(states[-2]["shutdownRequestedAt"], (int, float))
+    assert states[-2]["shutdownSource"] == "happy-app" and isinstance(states[-2]["shutdownRequestedAt"], (int, float))
     assert sh.daemon_state()["status"] == "offline"
     assert not sh.state_path.exists()
     # The socket was closed after the final state.
@@ -154,7 +169,7 @@ def test_cli_stop_sequence_and_source(sh):
     assert r.returncode == 0
     states = sh.states_sent()
     assert [s["status"] for s in states[-2:]] == ["shutting-down", "offline"]
-    assert states[-2]["shutdownSource"] == "cli"
+    assert states[-2]["shutdownSource"] == "happy-cli"
 
 
 def test_shutdown_bounded_when_server_silent(sh):
@@ -222,7 +237,7 @@ def test_server_restart_reconnect(sh):
     print(f"\noutage {outage:.2f} s, running again {took:.3f} s after the server listened")
     assert took <= 2.0, took
     # RPC methods registered again on the new server, heartbeats resumed.
-    assert len(sh.emu.events("rpc-register")) == 3
+    assert len(sh.emu.events("rpc-register")) == 11
     assert wait_until(lambda: len(sh.emu.log()["alive"]) >= 2, 3)
     assert sh.server_status() == "connected"
 
