@@ -67,7 +67,7 @@ public enum CLI {
                 preconditionFailure("parser returned a group: \(cmd.pathString)")
             }
             let ctx = CommandContext(globals: cmd.globals, env: env, out: out, input: input, transport: transport)
-            if cmd.globals.verbose { Log.install(StderrLogSink(), minLevel: .debug) }
+            if cmd.globals.verbose { Log.install(OutputLogSink(out: out), minLevel: .debug) }
             if node.loadsConfig {
                 do {
                     let home = try ctx.config().homeDir
@@ -100,5 +100,13 @@ public enum CLI {
         }
         done.wait()
         return box.code
+    }
+}
+
+/// `--verbose`: log lines on stderr through `Output` (filtered on a terminal).
+struct OutputLogSink: LogSink {
+    let out: Output
+    func write(level: LogLevel, component: String, message: String) {
+        out.errorLine(Log.formatLine(level: level, component: component, message: message))
     }
 }

@@ -119,7 +119,7 @@ public enum LogsCommands {
         }
 
         /// One readable line: `time  scope [sessionId]  method  summary  → result (N ms)`.
-        static func print(_ e: JSON, _ out: Output) {
+        static func printEntry(_ e: JSON, _ out: Output) {
             var head = SessionCommands.time(e["time"]) + "  " + (e["scope"]?.string ?? "-")
             if let s = e["sessionId"]?.string, !s.isEmpty { head += " " + s }
             head += "  " + (e["method"]?.string ?? "-")
@@ -163,7 +163,7 @@ public enum LogsCommands {
             func emit(_ l: String) {
                 guard !l.trimmed.isEmpty else { return }
                 if let e = entry(l) {
-                    if ctx.json { ctx.out.jsonLine(e) } else { print(e, ctx.out) }
+                    if ctx.json { ctx.out.jsonLine(e) } else { printEntry(e, ctx.out) }
                 } else if ctx.json {
                     skipped += 1
                     ctx.out.warn("skipped a line of \(path) that is not a JSON object (\(skipped) so far)")
