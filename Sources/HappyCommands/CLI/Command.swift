@@ -205,22 +205,33 @@ public struct CommandSpec: Sendable {
 
     /// The leaf of a synchronous command type.
     public static func command<C: Command>(_ type: C.Type) -> CommandSpec {
-        var r = OptionReader()
-        _ = C.Options(&r)
-        return CommandSpec(info: C.info, args: r.args, flags: r.flags, kind: .command(.sync { parsed, ctx in
-            var reader = OptionReader(parsed: parsed)
-            return try C.run(C.Options(&reader), ctx)
+        let (args, flags) = declared(C.Options.self)
+        return CommandSpec(info: C.info, args: args, flags: flags, kind: .command(.sync { parsed, ctx in
+            try C.run(bind(C.Options.self, parsed, args, flags), ctx)
         }))
     }
 
     /// The leaf of an async command type.
     public static func command<C: AsyncCommand>(_ type: C.Type) -> CommandSpec {
-        var r = OptionReader()
-        _ = C.Options(&r)
-        return CommandSpec(info: C.info, args: r.args, flags: r.flags, kind: .command(.async { parsed, ctx in
-            var reader = OptionReader(parsed: parsed)
-            return try await C.run(C.Options(&reader), ctx)
+        let (args, flags) = declared(C.Options.self)
+        return CommandSpec(info: C.info, args: args, flags: flags, kind: .command(.async { parsed, ctx in
+            try await C.run(bind(C.Options.self, parsed, args, flags), ctx)
         }))
+    }
+
+    private static func declared<O: CommandOptions>(_: O.Type) -> ([ArgSpec], [FlagSpec]) {
+        var r = OptionReader()
+        _ = O(&r)
+        return (r.args, r.flags)
+    }
+
+    /// The options of a parsed command line; they must read what they declared.
+    private static func bind<O: CommandOptions>(_: O.Type, _ parsed: ParsedCommand, _ args: [ArgSpec],
+                                                _ flags: [FlagSpec]) -> O {
+        var r = OptionReader(parsed: parsed)
+        let o = O(&r)
+        precondition(r.args == args && r.flags == flags, "\(O.self) read other options than it declared")
+        return o
     }
 
     /// A group of at least one subcommand.
