@@ -96,6 +96,19 @@ let testTree = CommandSpec.group("happy", summary: "test",
         }
     }
 
+    @Test func readmeTableHasEveryCommandWithAnExample() throws {
+        let readme = try String(contentsOfFile: RepoPaths.root.path + "/README.md", encoding: .utf8)
+        let rows = readme.split(separator: "\n").filter { $0.hasPrefix("| `") }.map { row in
+            row.split(separator: "|", omittingEmptySubsequences: true).map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        for (path, spec) in CommandTree.root.walk() where !spec.isGroup && !spec.hidden {
+            let name = path.joined(separator: " ")
+            let row = rows.first { $0.first?.hasPrefix("`\(name)") == true && $0.first?.dropFirst(name.count + 1).first.map { $0 == "`" || $0 == " " } == true }
+            #expect(row != nil, "README's command table lacks `\(name)`")
+            #expect(row.map { $0.count >= 2 && $0.last!.contains("happy ") } ?? false, "no example for `\(name)`")
+        }
+    }
+
     @Test func typedOptionsReachRun() async {
         let c = Captured()
         let code = await CLI.run(arguments: ["g", "probe", "x", "-n5", "--mode=slow", "--env", "A=1", "--env=B=2=3",
