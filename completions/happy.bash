@@ -9,7 +9,7 @@ _happy_children() {
         "machine") echo "show list" ;;
         "daemon") echo "start start-sync restart stop status install uninstall" ;;
         "session") echo "new list stop send logs" ;;
-        "logs") echo "tail list path" ;;
+        "logs") echo "tail list path audit" ;;
         "profile") echo "list show path" ;;
     esac
 }
@@ -24,6 +24,7 @@ _happy_flags() {
         "session list") echo "--all" ;;
         "session logs") echo "--follow -f --raw" ;;
         "logs tail") echo "--lines -n --follow -f" ;;
+        "logs audit") echo "--lines -n --follow -f" ;;
     esac
     echo "--profile --server-url --home-dir --json --verbose --help -h --version"
 }

@@ -14,7 +14,7 @@ function __happy_children
         case 'session'
             printf '%s\n' new list stop send logs
         case 'logs'
-            printf '%s\n' tail list path
+            printf '%s\n' tail list path audit
         case 'profile'
             printf '%s\n' list show path
     end
@@ -95,6 +95,7 @@ complete -c happy -n '__happy_at \'session\' 0' -a logs -d 'Print a session\'s e
 complete -c happy -n '__happy_at \'logs\' 0' -a tail -d 'Print the last lines of the newest daemon log'
 complete -c happy -n '__happy_at \'logs\' 0' -a list -d 'List daemon log files, newest first'
 complete -c happy -n '__happy_at \'logs\' 0' -a path -d 'Print the newest daemon log\'s path'
+complete -c happy -n '__happy_at \'logs\' 0' -a audit -d 'Print the actions the phone asked of this machine (RPC audit log)'
 complete -c happy -n '__happy_at \'profile\' 0' -a list -d 'List every profile and where it comes from'
 complete -c happy -n '__happy_at \'profile\' 0' -a show -d 'Print the resolved configuration and where each value came from'
 complete -c happy -n '__happy_at \'profile\' 0' -a path -d 'Print the user profile folder'
@@ -106,7 +107,7 @@ complete -c happy -l verbose -d 'print debug logs on stderr'
 complete -c happy -s h -l help -d 'show help'
 complete -c happy -l version -d 'print the version'
 complete -c happy -n '__happy_at \'auth login\'' -l method -x -a 'mobile web' -d 'show a QR code for the mobile app (default) or a web link'
-complete -c happy -n '__happy_at \'auth login\'' -l force -d 'replace existing credentials and the machine id'
+complete -c happy -n '__happy_at \'auth login\'' -l force -d 'log in again even when already authenticated (replaces the credentials)'
 complete -c happy -n '__happy_at \'auth login\'' -l secret-stdin -d 'read an existing account secret from stdin (non-interactive)'
 complete -c happy -n '__happy_at \'auth status\'' -l offline -d 'do not ask the server whether the token is accepted'
 complete -c happy -n '__happy_at \'auth logout\'' -l yes -d 'do not ask for confirmation'
@@ -123,5 +124,7 @@ complete -c happy -n '__happy_at \'session logs\'' -l raw -d 'print the stream-j
 complete -c happy -n '__happy_at \'session logs\' 0' -a '(happy __complete sessions 2>/dev/null)' -d 'the session'
 complete -c happy -n '__happy_at \'logs tail\'' -s n -l lines -x -d 'number of lines (default 50)'
 complete -c happy -n '__happy_at \'logs tail\'' -s f -l follow -d 'keep printing new lines, across rotation'
+complete -c happy -n '__happy_at \'logs audit\'' -s n -l lines -x -d 'number of entries (default 50)'
+complete -c happy -n '__happy_at \'logs audit\'' -s f -l follow -d 'keep printing new entries, across rotation'
 complete -c happy -n '__happy_at \'profile show\' 0' -a '(happy __complete profiles 2>/dev/null)' -d 'profile to show (default: the active one)'
 complete -c happy -n '__happy_at \'completions\' 0' -a 'bash zsh fish' -d 'the shell'

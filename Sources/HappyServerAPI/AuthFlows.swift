@@ -144,33 +144,4 @@ public struct AuthStatusReport: Sendable, Equatable {
         return AuthStatusReport(authenticated: creds != nil, encryption: creds?.variant, serverUrl: s,
                                 machineId: machineId, tokenAccepted: accepted, warnings: warnings)
     }
-
-    public var humanText: String {
-        var lines = [String]()
-        func row(_ k: String, _ v: String) { lines.append(k.padded(to: 15) + v) }
-        row("Authenticated", authenticated ? "yes" : "no")
-        row("Encryption", encryption?.rawValue ?? "-")
-        row("Server", serverUrl)
-        row("Machine ID", machineId ?? "-")
-        let tok: String
-        switch tokenAccepted {
-        case .some(true): tok = "accepted"
-        case .some(false): tok = "rejected — run `happy auth login`"
-        case .none: tok = authenticated ? "not checked" : "-"
-        }
-        row("Token", tok)
-        return lines.joined(separator: "\n")
-    }
-}
-
-/// `auth logout`: stop the daemon, delete access.key, drop machineId.
-public enum Logout {
-    public struct Result: Sendable { public var stoppedDaemonPid: Int32?; public var removedCredentials: Bool }
-
-    public static func run(home: HomeLayout, stopDaemon: () -> Int32? ) throws -> Result {
-        let pid = stopDaemon()
-        let removed = try CredentialsStore(home: home).delete()
-        try MachineIdentity.remove(home: home)
-        return Result(stoppedDaemonPid: pid, removedCredentials: removed)
-    }
 }

@@ -3,17 +3,7 @@ import HappyCommands
 import Glibc
 #endif
 
-// Each command group lives in Commands/<Group>.swift as `enum <Group>Commands { static let
-// handlers: [String: CommandHandler] }`, keyed by command path ("daemon start").
-let handlers = CLI.merge(
-    AuthCommands.handlers,
-    MachineCommands.handlers,
-    DaemonCommands.handlers,
-    SessionCommands.handlers,
-    LogsCommands.handlers,
-    ProfileCommands.handlers,
-    CompletionsCommands.handlers,
-    DoctorCommands.handlers
-)
-let code = await CLI.run(arguments: Array(CommandLine.arguments.dropFirst()), handlers: handlers)
-exit(code)
+// Synchronous on purpose: no top-level `await`, so `--version`, `--help`, `profile`,
+// `completions` and usage errors never start the concurrency runtime. Commands that need
+// it (AsyncCommand) run on a task while this thread waits (CLI.main).
+exit(CLI.main(arguments: Array(CommandLine.arguments.dropFirst())))

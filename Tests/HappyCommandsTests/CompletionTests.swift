@@ -53,7 +53,7 @@ import Testing
         _ = t.write("sessions/z/session.json", #"{"id": "zzz", "status": "running"}"#)
         _ = t.write("sessions/bad/session.json", "{corrupt")
         _ = t.write("sessions/noid/session.json", "{}")
-        #expect(CompletionCommandsKit.sessionIds(home: home) == ["zzz", "aaa", "bbb"])
-        #expect(CompletionCommandsKit.sessionIds(home: HomeLayout(root: t.path + "/missing")) == [])
+        #expect(CompleteCommand.sessionIds(home: home) == ["zzz", "aaa", "bbb"])
+        #expect(CompleteCommand.sessionIds(home: HomeLayout(root: t.path + "/missing")) == [])
     }
 }

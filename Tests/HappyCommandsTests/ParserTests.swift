@@ -103,7 +103,6 @@ import Testing
             #expect(e != nil, "\(c) should be a usage error")
             #expect(e?.exitCode == 2, "\(c)")
         }
-        #expect(CLIError.notImplemented(command: "x").exitCode == 1)
     }
 
     @Test func helpAndVersion() throws {
@@ -164,31 +163,3 @@ import Testing
     }
 }
 
-@Suite struct DispatchTests {
-    @Test func handlerGetsContextAndErrorsMapToExitCodes() async {
-        let env = ["HAPPY_PROFILES_DIR": "/nonexistent-happy-test", "XDG_CONFIG_HOME": "/nonexistent-happy-test",
-                   "HOME": "/tmp"]
-        let box = Box()
-        let handlers: [String: CommandHandler] = [
-            "session stop": { ctx in
-                box.set(ctx.argument("SESSION_ID"))
-                return 7
-            },
-            "session list": { _ in throw ConfigError.homeNotWritable(path: "/x") },
-        ]
-        #expect(await CLI.run(arguments: ["session", "stop", "abc"], handlers: handlers, env: env) == 7)
-        #expect(box.get() == "abc")
-        #expect(await CLI.run(arguments: ["session", "list"], handlers: handlers, env: env) == 1)
-        #expect(await CLI.run(arguments: ["session", "lst"], handlers: handlers, env: env) == 2)
-        // Unknown profile: exit 2 before the handler runs.
-        #expect(await CLI.run(arguments: ["--profile", "nope", "session", "stop", "x"], handlers: handlers, env: env) == 2)
-        // A command without a handler is "not implemented" (exit 1).
-        #expect(await CLI.run(arguments: ["doctor"], handlers: handlers, env: env) == 1)
-    }
-
-    final class Box: @unchecked Sendable {
-        var v: String?
-        func set(_ s: String?) { v = s }
-        func get() -> String? { v }
-    }
-}

@@ -41,6 +41,36 @@ import Glibc
         #expect(a.feed(Array("e\n".utf8)) == ["cde"])
     }
 
+    @Test func followerFinishesARenamedFileBeforeTheNewOne() throws {
+        let dir = makeTempHome("follow"); defer { removeTree(dir) }
+        let p = dir + "/audit.jsonl"
+        try FileIO.atomicWrite("a\n", to: p)
+        let f = FileFollower(resolve: { p }, startAtEnd: true)
+        #expect(f.poll().bytes.isEmpty)
+        // Appended to the old file, which is then renamed away before the next poll, and a
+        // new file starts under the path: the follower reads the old file to its end
+        // (terminating a partial line), then the new one from its start.
+        let fd = open(p, O_WRONLY | O_APPEND); _ = write(fd, "b\nc", 3); close(fd)
+        #expect(rename(p, dir + "/audit.1.jsonl") == 0)
+        try FileIO.atomicWrite("d\n", to: p)
+        let r = f.poll()
+        #expect(String(decoding: r.bytes, as: UTF8.self) == "b\nc\nd\n" && r.switchedTo == p)
+        // Between the rename and the new file, nothing is lost or repeated.
+        let fd2 = open(p, O_WRONLY | O_APPEND); _ = write(fd2, "x\n", 2); close(fd2)
+        #expect(rename(p, dir + "/audit.1.jsonl") == 0)
+        #expect(f.poll().bytes == Array("x\n".utf8))
+        #expect(f.poll().bytes.isEmpty)
+        try FileIO.atomicWrite("y\n", to: p)
+        #expect(f.poll().bytes == Array("y\n".utf8))
+        // Truncated in place: read again from the start.
+        let t = open(p, O_WRONLY | O_TRUNC); close(t)
+        #expect(f.poll().bytes.isEmpty)
+        let e = open(p, O_WRONLY | O_APPEND); _ = write(e, "e\n", 2); close(e)
+        #expect(f.poll().bytes == Array("e\n".utf8))
+        try FileIO.atomicWrite("a\nb\nc\n", to: p)
+        #expect(DaemonLogs.lastLines(p, 5, end: 4) == ["a", "b"])
+    }
+
     @Test func sessionLogFormatting() {
         #expect(SessionLogFormatter.render(#"{"type":"system","subtype":"init","session_id":"abc","model":"m1"}"#) == ["[system] session started, claude session abc, model m1"])
         #expect(SessionLogFormatter.render(#"{"type":"assistant","message":{"content":[{"type":"text","text":"Hello"},{"type":"tool_use","name":"Bash","input":{"command":"ls"}}]}}"#)

@@ -177,13 +177,35 @@ def test_force_replaces_credentials_and_machine_id(home, emu):
     assert home.settings_json()["machineId"] != mid
 
 
-def test_login_keeps_existing_machine_id_and_settings(home, emu):
+def test_every_login_writes_a_new_machine_id_and_keeps_other_settings(home, emu):
+    # SPEC §3.1: a machine record keeps the key it was registered with, so each successful
+    # login (either flow, with or without --force) registers under a new id.
+    import re
     home.path.mkdir(parents=True)
     mid = str(uuid.uuid4())
-    home.settings.write_text(json.dumps({"schemaVersion": 2, "machineId": mid, "chromeMode": True}))
+    home.settings.write_text(json.dumps({"schemaVersion": 2, "machineId": mid, "chromeMode": True,
+                                         "custom": {"keep": [1, 2]}}))
     home.login_secret(os.urandom(32))
-    s = home.settings_json()
-    assert s["machineId"] == mid and s["chromeMode"] is True
+    s1 = home.settings_json()
+    assert re.match(UUID_RE, s1["machineId"]) and s1["machineId"] != mid
+    assert s1["chromeMode"] is True and s1["custom"] == {"keep": [1, 2]}
+    # Terminal flow, without --force (no credentials left from the first login).
+    home.access_key.unlink()
+    phone = Phone(emu.url)
+    phone.login()
+    p, link, _ = start_terminal_login(home)
+    phone.approve(Phone.public_key_from_link(link), 2)
+    code, out, err = finish(p)
+    assert code == 0, err
+    s2 = home.settings_json()
+    assert re.match(UUID_RE, s2["machineId"]) and s2["machineId"] not in (mid, s1["machineId"])
+    assert f"Machine id: {s2['machineId']}" in out
+    assert s2["chromeMode"] is True and s2["custom"] == {"keep": [1, 2]}
+    # --secret-stdin --force over existing credentials: a third id.
+    r = home.run("auth", "login", "--secret-stdin", "--force", input=b64(os.urandom(32)))
+    assert r.returncode == 0, r.stderr
+    s3 = home.settings_json()
+    assert s3["machineId"] not in (mid, s1["machineId"], s2["machineId"]) and s3["custom"] == {"keep": [1, 2]}
 
 
 # ---------------------------------------------------------------- --secret-stdin

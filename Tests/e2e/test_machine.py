@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 import uuid
 
 import pytest
 
 from test_auth_helpers import (  # noqa: F401  (also puts Tests/emulator on sys.path)
-    Home, Phone, b64, closed_port, emu, emulator, encrypt_value, finish, home, start_terminal_login, unb64,
+    HAPPY, Home, Phone, b64, closed_port, emu, emulator, encrypt_value, finish, home, start_terminal_login, unb64,
     wrap_data_key,
 )
 from happy_emulator.phone import content_keypair, unwrap_data_key  # noqa: E402
@@ -133,6 +134,51 @@ def test_list_marks_this_machine(home, emu):
     mine = [l for l in lines if mid in l]
     assert mine and mine[0].lstrip().startswith("*")
     assert any("box-2" in l and "2 h ago" in l and "offline" in l for l in lines)
+
+
+def run_on_pty(home: Home, *args) -> tuple[int, bytes]:
+    """Runs happy with stdout on a pseudo-terminal; returns (exit code, what the terminal got)."""
+    import pty
+    import select
+    master, slave = pty.openpty()
+    p = subprocess.Popen([HAPPY, *args], env=home.env(), stdin=subprocess.DEVNULL, stdout=slave,
+                         stderr=subprocess.PIPE)
+    os.close(slave)
+    out = b""
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if r:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the other side closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        elif p.poll() is not None:
+            break
+    os.close(master)
+    return p.wait(timeout=10), out
+
+
+def test_server_strings_cannot_drive_the_terminal(home, emu):
+    # Metadata is whatever the server (or another client of the account) wrote: on a
+    # terminal its control characters and escape sequences are dropped.
+    secret, token = legacy_home(home)
+    mid = this_id(home)
+    evil = dict(META, host="box\x1b]0;evil\x07\x1b[2J-1", platform="linux\x9b31m\r")
+    emu.seed_machine(token, id=mid, metadata=encrypt_value(evil, secret, "legacy"))
+    for args in (["machine", "show"], ["machine", "list"]):
+        code, out = run_on_pty(home, *args)
+        assert code == 0
+        text = out.decode()
+        assert "box-1" in text and "linux" in text, text
+        assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text and "evil" not in text
+    # Through a pipe the bytes stay as they are; --json escapes them.
+    assert "box\x1b]0;evil\x07" in home.run("machine", "show").stdout
+    r, j = home.run_json("machine", "show")
+    assert j["metadata"]["host"] == evil["host"] and "\\u001b" in r.stdout
 
 
 def test_list_empty(home, emu):

@@ -1,67 +1,36 @@
 import FoundationEssentials
-#if canImport(Glibc)
-import Glibc
-#endif
 import HappyCore
-import HappyCrypto
 import HappyNet
-import HappyRealtime
 import HappyConfig
-import HappyServerAPI
-import HappySessions
-import HappySync
-import HappyDaemon
 
-/// A command handler: returns the process exit code; throw a `HappyError` to fail
-/// (rendered once by `CLI.run` as `error: <what> — <hint>` with its exit code).
-public typealias CommandHandler = @Sendable (CommandContext) async throws -> Int32
-
-/// Everything a handler gets: parsed arguments (typed getters), the lazily resolved
-/// configuration with per-setting sources, global options and output helpers.
+/// What every command gets besides its typed options: the global options, the
+/// environment, the lazily resolved configuration with per-setting sources, the output,
+/// stdin and the HTTP transport for the Happy Server.
 public final class CommandContext: @unchecked Sendable {
-    public let command: ParsedCommand
+    public let globals: GlobalOptions
     public let env: [String: String]
     public let out: Output
+    public let input: Input
     private let lock = Lock()
     private var cached: Result<ResolvedConfig, Error>?
     private let loaderOverride: ConfigLoader?
+    private let transportOverride: (any HTTPTransport)?
 
-    public init(command: ParsedCommand, env: [String: String], out: Output? = nil, loader: ConfigLoader? = nil) {
-        self.command = command
+    public init(globals: GlobalOptions, env: [String: String], out: Output? = nil, input: Input = .standard,
+                loader: ConfigLoader? = nil, transport: (any HTTPTransport)? = nil) {
+        self.globals = globals
         self.env = env
         self.out = out ?? Output(env: env)
+        self.input = input
         self.loaderOverride = loader
+        self.transportOverride = transport
     }
 
-    // MARK: globals
-    public var json: Bool { command.globals.json }
-    public var verbose: Bool { command.globals.verbose }
-    public var globals: GlobalOptions { command.globals }
-    /// "daemon start"
-    public var commandPath: String { command.pathString }
+    /// `--json`: one JSON document on stdout (JSON Lines for `-f` streams).
+    public var json: Bool { globals.json }
 
-    // MARK: arguments
-    /// A positional argument by its spec name (`SESSION_ID`).
-    public func argument(_ name: String) -> String? { command.argument(name) }
-    /// A variadic positional argument's values.
-    public func arguments(_ name: String) -> [String] { command.arguments[name] ?? [] }
-    /// A switch (`--force`) by long name.
-    public func flag(_ name: String) -> Bool { command.flag(name) }
-    /// The value of `--name VALUE` (last one wins).
-    public func value(_ name: String) -> String? { command.value(name) }
-    /// Every value of a repeatable flag (`--env`).
-    public func values(_ name: String) -> [String] { command.values(name) }
-    /// An integer flag (validated by the parser).
-    public func int(_ name: String) -> Int? { value(name).flatMap { Int($0) } }
-    /// `--env KEY=VALUE ...` as a dictionary.
-    public func keyValues(_ name: String) -> [String: String] {
-        var d: [String: String] = [:]
-        for kv in values(name) {
-            guard let eq = kv.firstIndex(of: "=") else { continue }
-            d[String(kv[..<eq])] = String(kv[kv.index(after: eq)...])
-        }
-        return d
-    }
+    /// The HTTP client for the Happy Server (proxy variables from the environment).
+    public var transport: any HTTPTransport { transportOverride ?? HTTPClient(options: .environment(env)) }
 
     // MARK: configuration
     public var loader: ConfigLoader { loaderOverride ?? ConfigLoader(env: env) }
@@ -72,7 +41,7 @@ public final class CommandContext: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let cached { return try cached.get() }
-        let r = Result { try loader.resolve(globals: command.globals) }
+        let r = Result { try loader.resolve(globals: globals) }
         cached = r
         if case .success(let rc) = r { for w in rc.warnings { out.warn(w) } }
         return try r.get()
@@ -90,9 +59,6 @@ public final class CommandContext: @unchecked Sendable {
         if let w = try HomeDirectory.prepare(h) { out.warn(w) }
         return h
     }
-
-    /// `settings.json` of the resolved home.
-    public func settings() throws -> SettingsStore { SettingsStore(home: try home()) }
 }
 
 extension ConfigLoader {

@@ -7,7 +7,7 @@ import HappyServerAPI
 import HappySessions
 import HappySync
 import HappyDaemon
-/// Usage errors (exit 2) and CLI-level failures.
+/// Usage errors (exit 2).
 public enum CLIError: HappyError, Equatable {
     case unknownCommand(name: String, parent: String, suggestion: String?, available: [String])
     case unknownFlag(flag: String, command: String, suggestion: String?)
@@ -18,7 +18,6 @@ public enum CLIError: HappyError, Equatable {
     case flagTakesNoValue(flag: String)
     case invalidValue(flag: String, value: String, expected: String)
     case repeatedFlag(flag: String)
-    case notImplemented(command: String)
 
     public var what: String {
         switch self {
@@ -31,7 +30,6 @@ public enum CLIError: HappyError, Equatable {
         case .flagTakesNoValue(let f): return "flag \(f) does not take a value"
         case .invalidValue(let f, let v, let e): return "invalid value '\(v)' for \(f): expected \(e)"
         case .repeatedFlag(let f): return "flag \(f) given more than once"
-        case .notImplemented(let c): return "'happy \(c)' is not implemented yet"
         }
     }
 
@@ -49,14 +47,10 @@ public enum CLIError: HappyError, Equatable {
         case .flagTakesNoValue(let f): return "write \(f) alone"
         case .invalidValue: return nil
         case .repeatedFlag(let f): return "give \(f) once"
-        case .notImplemented: return "this build does not include it"
         }
     }
 
-    public var exitCode: Int32 {
-        if case .notImplemented = self { return 1 }
-        return 2
-    }
+    public var exitCode: Int32 { 2 }
 }
 
 /// The global options, parsed wherever they appear.

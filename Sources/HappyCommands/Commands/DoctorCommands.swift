@@ -1,23 +1,12 @@
-import FoundationEssentials
-#if canImport(Glibc)
-import Glibc
-#endif
 import HappyCore
-import HappyCrypto
-import HappyNet
-import HappyRealtime
 import HappyConfig
-import HappyServerAPI
-import HappySessions
-import HappySync
-import HappyDaemon
 
-public enum DoctorCommands {
-    public static let handlers: [String: CommandHandler] = [
-        "doctor": doctor,
-    ]
+/// `happy doctor` (SPEC §3.7): one ok/warn/fail line per check.
+public enum DoctorCommand: AsyncCommand {
+    public static let info = CommandInfo("doctor", summary: "Check configuration, credentials, server and daemon",
+                                         examples: ["happy doctor", "happy doctor --json"])
 
-    static let doctor: CommandHandler = { ctx in
+    public static func run(_ o: NoOptions, _ ctx: CommandContext) async throws -> Int32 {
         let rc = try ctx.resolved()
         let keys = ["serverUrl", "homeDir", "daemon.httpPort", "claude.command"]
         let sources: [Doctor.Source] = keys.map { k in
@@ -25,7 +14,7 @@ public enum DoctorCommands {
             let v = rc.value(k)
             return (k, v.string ?? v.serialized(), s.kind.rawValue, s.from)
         }
-        let server = await ServerCheck.run(config: rc.config, transport: HTTPClient(options: .environment(ctx.env)))
+        let server = await ServerCheck.run(config: rc.config, transport: ctx.transport)
         let checks = Doctor.run(config: rc.config, sources: sources, environment: ctx.env, serverCheck: { server })
         let failed = checks.contains { $0.level == .fail }
         if ctx.json {
@@ -33,14 +22,14 @@ public enum DoctorCommands {
             return failed ? 1 : 0
         }
         for c in checks {
-            let tag: String
+            let color: Output.Color
             switch c.level {
-            case .ok: tag = ctx.out.color("ok  ", .green)
-            case .warn: tag = ctx.out.color("warn", .yellow)
-            case .fail: tag = ctx.out.color("fail", .red)
-            case .skip: tag = ctx.out.color("skip", .dim)
+            case .ok: color = .green
+            case .warn: color = .yellow
+            case .fail: color = .red
+            case .skip: color = .dim
             }
-            ctx.out.line("\(tag)  \(c.name.padded(to: 12))\(c.message)")
+            ctx.out.styledLine(.colored(c.level.rawValue.padded(to: 4), color), .plain("  \(c.name.padded(to: 12))\(c.message)"))
         }
         return failed ? 1 : 0
     }
