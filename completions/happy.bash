@@ -8,7 +8,7 @@ _happy_children() {
         "auth") echo "login status logout" ;;
         "machine") echo "show list" ;;
         "daemon") echo "start start-sync restart stop status install uninstall" ;;
-        "session") echo "new list stop send logs" ;;
+        "session") echo "new list stop send logs approve deny" ;;
         "logs") echo "tail list path audit" ;;
         "profile") echo "list show path" ;;
     esac
@@ -20,9 +20,11 @@ _happy_flags() {
         "auth status") echo "--offline" ;;
         "auth logout") echo "--yes" ;;
         "daemon stop") echo "--keep-sessions" ;;
-        "session new") echo "--prompt --create-dir --env" ;;
+        "session new") echo "--prompt --create-dir --env --permission-mode --model --resume" ;;
         "session list") echo "--all" ;;
         "session logs") echo "--follow -f --raw" ;;
+        "session approve") echo "--always" ;;
+        "session deny") echo "--reason" ;;
         "logs tail") echo "--lines -n --follow -f" ;;
         "logs audit") echo "--lines -n --follow -f" ;;
     esac
@@ -31,7 +33,7 @@ _happy_flags() {
 
 _happy_takes_value() {
     case "$1" in
-        --profile|--server-url|--home-dir|--method|--prompt|--env|--lines|-n) return 0 ;;
+        --profile|--server-url|--home-dir|--method|--prompt|--env|--permission-mode|--model|--resume|--reason|--lines|-n) return 0 ;;
     esac
     return 1
 }
@@ -81,6 +83,14 @@ _happy() {
                 return 0 ;;
             --env)
                 return 0 ;;
+            --permission-mode)
+                COMPREPLY=( $(compgen -W "default acceptEdits bypassPermissions plan" -- "$cur") ) ;;
+            --model)
+                return 0 ;;
+            --resume)
+                return 0 ;;
+            --reason)
+                return 0 ;;
             --lines)
                 return 0 ;;
             -n)
@@ -109,6 +119,10 @@ _happy() {
         "session send:0")
             COMPREPLY=( $(compgen -W "$("${COMP_WORDS[0]}" ${fwd[@]+"${fwd[@]}"} __complete sessions 2>/dev/null)" -- "$cur") ) ;;
         "session logs:0")
+            COMPREPLY=( $(compgen -W "$("${COMP_WORDS[0]}" ${fwd[@]+"${fwd[@]}"} __complete sessions 2>/dev/null)" -- "$cur") ) ;;
+        "session approve:0")
+            COMPREPLY=( $(compgen -W "$("${COMP_WORDS[0]}" ${fwd[@]+"${fwd[@]}"} __complete sessions 2>/dev/null)" -- "$cur") ) ;;
+        "session deny:0")
             COMPREPLY=( $(compgen -W "$("${COMP_WORDS[0]}" ${fwd[@]+"${fwd[@]}"} __complete sessions 2>/dev/null)" -- "$cur") ) ;;
         "profile show:0")
             COMPREPLY=( $(compgen -W "$("${COMP_WORDS[0]}" __complete profiles 2>/dev/null)" -- "$cur") ) ;;

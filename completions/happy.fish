@@ -12,7 +12,7 @@ function __happy_children
         case 'daemon'
             printf '%s\n' start start-sync restart stop status install uninstall
         case 'session'
-            printf '%s\n' new list stop send logs
+            printf '%s\n' new list stop send logs approve deny
         case 'logs'
             printf '%s\n' tail list path audit
         case 'profile'
@@ -21,7 +21,7 @@ function __happy_children
 end
 
 function __happy_takes_value
-    contains -- $argv[1] --profile --server-url --home-dir --method --prompt --env --lines -n
+    contains -- $argv[1] --profile --server-url --home-dir --method --prompt --env --permission-mode --model --resume --reason --lines -n
 end
 
 function __happy_state --description 'print the positional count and the command path before the cursor'
@@ -92,6 +92,8 @@ complete -c happy -n '__happy_at \'session\' 0' -a list -d 'List sessions'
 complete -c happy -n '__happy_at \'session\' 0' -a stop -d 'Stop a session'
 complete -c happy -n '__happy_at \'session\' 0' -a send -d 'Send a message to a running session'
 complete -c happy -n '__happy_at \'session\' 0' -a logs -d 'Print a session\'s events'
+complete -c happy -n '__happy_at \'session\' 0' -a approve -d 'Allow a tool use a session waits on (default: the oldest request)'
+complete -c happy -n '__happy_at \'session\' 0' -a deny -d 'Refuse a tool use a session waits on (default: the oldest request)'
 complete -c happy -n '__happy_at \'logs\' 0' -a tail -d 'Print the last lines of the newest daemon log'
 complete -c happy -n '__happy_at \'logs\' 0' -a list -d 'List daemon log files, newest first'
 complete -c happy -n '__happy_at \'logs\' 0' -a path -d 'Print the newest daemon log\'s path'
@@ -115,6 +117,9 @@ complete -c happy -n '__happy_at \'daemon stop\'' -l keep-sessions -d 'leave run
 complete -c happy -n '__happy_at \'session new\'' -l prompt -x -d 'first message sent to the session'
 complete -c happy -n '__happy_at \'session new\'' -l create-dir -d 'create DIRECTORY when it does not exist'
 complete -c happy -n '__happy_at \'session new\'' -l env -x -d 'extra environment variable for the session (repeatable)'
+complete -c happy -n '__happy_at \'session new\'' -l permission-mode -x -a 'default acceptEdits bypassPermissions plan' -d 'how claude asks before using tools (default: sessions.permissionMode)'
+complete -c happy -n '__happy_at \'session new\'' -l model -x -d 'the model claude uses (claude --model)'
+complete -c happy -n '__happy_at \'session new\'' -l resume -x -d 'continue an earlier claude session (claude --resume)'
 complete -c happy -n '__happy_at \'session new\' 0' -a '(__fish_complete_directories)' -d 'working directory (default: the current directory)'
 complete -c happy -n '__happy_at \'session list\'' -l all -d 'include finished sessions'
 complete -c happy -n '__happy_at \'session stop\' 0' -a '(happy __complete sessions 2>/dev/null)' -d 'the session to stop'
@@ -122,6 +127,10 @@ complete -c happy -n '__happy_at \'session send\' 0' -a '(happy __complete sessi
 complete -c happy -n '__happy_at \'session logs\'' -s f -l follow -d 'keep printing new events'
 complete -c happy -n '__happy_at \'session logs\'' -l raw -d 'print the stream-json lines as written'
 complete -c happy -n '__happy_at \'session logs\' 0' -a '(happy __complete sessions 2>/dev/null)' -d 'the session'
+complete -c happy -n '__happy_at \'session approve\'' -l always -d 'also allow it from now on (Bash: that exact command; other tools: the tool)'
+complete -c happy -n '__happy_at \'session approve\' 0' -a '(happy __complete sessions 2>/dev/null)' -d 'the session'
+complete -c happy -n '__happy_at \'session deny\'' -l reason -x -d 'what claude is told instead of the standard refusal'
+complete -c happy -n '__happy_at \'session deny\' 0' -a '(happy __complete sessions 2>/dev/null)' -d 'the session'
 complete -c happy -n '__happy_at \'logs tail\'' -s n -l lines -x -d 'number of lines (default 50)'
 complete -c happy -n '__happy_at \'logs tail\'' -s f -l follow -d 'keep printing new lines, across rotation'
 complete -c happy -n '__happy_at \'logs audit\'' -s n -l lines -x -d 'number of entries (default 50)'

@@ -207,7 +207,7 @@ public final class ControlAPI: ControlRequestHandler, @unchecked Sendable {
         switch check(req) {
         case .respond(let r): return r
         case .go(.health, _):
-            return Self.json(200, ["status": "ok", "pid": .int(Int(pid)), "version": .string(HappyVersion.current), "uptimeMs": .number(Double(uptimeMs))])
+            return Self.json(200, DaemonHealth(pid: pid, version: HappyVersion.current, uptimeMs: uptimeMs).json)
         case .go(.stop, let body):
             var keep = false
             if let body {
@@ -235,11 +235,10 @@ public final class ControlAPI: ControlRequestHandler, @unchecked Sendable {
         case .status:
             let info = await statusInfo()
             let n = await sessions.liveCount()
-            return Self.json(200, [
-                "pid": .int(Int(pid)), "httpPort": .int(port), "version": .string(HappyVersion.current),
-                "profile": .string(profile), "machineId": .optional(info.machineId), "serverUrl": .string(serverUrl),
-                "server": .string(info.server.rawValue), "startedAt": .number(Double(startedAtMs)), "sessions": .int(n),
-            ])
+            let st = DaemonStatus(pid: pid, httpPort: port, version: HappyVersion.current, profile: profile,
+                                  machineId: info.machineId, serverUrl: serverUrl, server: info.server,
+                                  startedAt: startedAtMs, sessions: n)
+            return Self.json(200, st.json)
         case .sessions:
             if req.method == "GET" {
                 let all = ["true", "1", "yes"].contains((req.query["all"] ?? "").lowercased())
@@ -296,30 +295,16 @@ public final class ControlAPI: ControlRequestHandler, @unchecked Sendable {
 
     /// `POST /sessions/:id/permissions/:requestId {approved, reason?, mode?, allowTools?}` (SPEC §7.7).
     private func answerPermission(_ id: String, _ requestId: String, _ body: JSON?) async -> HTTPResponse {
-        guard case .object(let o)? = body else {
-            return Self.error(400, body == nil ? "a JSON body {\"approved\": bool} is required" : "the body must be a JSON object")
-        }
-        guard let approved = o["approved"]?.bool else { return Self.error(400, "approved is required and must be a boolean") }
-        var answer = PermissionAnswer(approved: approved)
-        if let v = o["reason"], !v.isNull {
-            guard let r = v.string else { return Self.error(400, "reason must be a string") }
-            answer.reason = r
-        }
-        if let v = o["mode"], !v.isNull {
-            guard let m = v.string.flatMap(PermissionMode.init(appValue:)) else {
-                return Self.error(400, "mode must be one of \(PermissionMode.allCases.map(\.rawValue).joined(separator: ", "))")
+        switch PermissionAnswerBody.parse(body) {
+        case .failure(let e):
+            return Self.error(400, e.what)
+        case .success(let b):
+            do {
+                let s = try await sessions.answerPermission(id, requestId: requestId, b.answer)
+                return Self.json(200, ["session": s.json])
+            } catch {
+                return Self.sessionErrorResponse(error)
             }
-            answer.mode = m
-        }
-        if let v = o["allowTools"], !v.isNull {
-            guard let a = v.array, a.allSatisfy({ $0.string != nil }) else { return Self.error(400, "allowTools must be a list of strings") }
-            answer.allowTools = a.compactMap(\.string)
-        }
-        do {
-            let s = try await sessions.answerPermission(id, requestId: requestId, answer)
-            return Self.json(200, ["session": s.json])
-        } catch {
-            return Self.sessionErrorResponse(error)
         }
     }
 

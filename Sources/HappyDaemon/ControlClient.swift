@@ -72,7 +72,7 @@ public struct ControlClient: Sendable {
         let out = req.serialized()
         var off = 0
         while off < out.count {
-            let n = out.withUnsafeBytes { send(fd, $0.baseAddress! + off, $0.count - off, Int32(MSG_NOSIGNAL)) }
+            let n = out.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + off, $0.count - off, Int32(MSG_NOSIGNAL)) }
             if n < 0 {
                 if errno == EINTR { continue }
                 if errno == EAGAIN || errno == EWOULDBLOCK { throw ControlClientError.timeout }
@@ -108,35 +108,79 @@ public struct ControlClient: Sendable {
         ControlResponse(status: r.status, json: r.body.isEmpty ? nil : try? JSON.parse(r.body))
     }
 
-    // MARK: typed calls
+    // MARK: typed calls (the wire shapes of ControlWire.swift and HappySessions)
 
-    func expect(_ r: ControlResponse, _ codes: Set<Int>) throws -> JSON {
-        guard codes.contains(r.status) else { throw DaemonError.api(status: r.status, message: r.errorMessage) }
+    /// The JSON of an answer with one of `codes`; any other status becomes the error the
+    /// command shows (404 → session not found, 409 → not running for session routes).
+    func expect(_ r: ControlResponse, _ codes: Set<Int>, session id: String? = nil) throws -> JSON {
+        guard codes.contains(r.status) else {
+            if let id {
+                if r.status == 404 { throw SessionError.notFound(id) }
+                if r.status == 409 { throw SessionError.notRunning(id) }
+            }
+            throw DaemonError.api(status: r.status, message: r.errorMessage)
+        }
         return r.json ?? .object([:])
     }
 
-    public func health() throws -> JSON { try expect(request("GET", "/health"), [200]) }
-    public func status() throws -> JSON { try expect(request("GET", "/status"), [200]) }
-    public func listSessions(all: Bool) throws -> [JSON] {
-        try expect(request("GET", all ? "/sessions?all=true" : "/sessions"), [200])["sessions"]?.array ?? []
+    func record(_ j: JSON) throws -> SessionRecord {
+        guard let s = j["session"], let rec = SessionRecord(json: s) else { throw ControlClientError.badResponse("no session in the answer") }
+        return rec
     }
-    public func session(_ id: String) throws -> JSON {
-        try expect(request("GET", "/sessions/" + HTTPCodec.percentEncode(id)), [200])["session"] ?? .null
+
+    static func sessionPath(_ id: String, _ rest: String = "") -> String { "/sessions/" + HTTPCodec.percentEncode(id) + rest }
+
+    public func health() throws -> DaemonHealth {
+        guard let h = DaemonHealth(json: try expect(request("GET", "/health"), [200])) else {
+            throw ControlClientError.badResponse("GET /health")
+        }
+        return h
     }
-    /// Raw response so the caller can show `CREATE_DIRECTORY` / 429 answers its own way.
-    public func spawnSession(directory: String, prompt: String?, createDirectory: Bool, env: [String: String],
-                             startedBy: String = "cli") throws -> ControlResponse {
-        var o: [String: JSON] = ["directory": .string(directory), "createDirectory": .bool(createDirectory), "startedBy": .string(startedBy)]
-        if let prompt { o["prompt"] = .string(prompt) }
-        if !env.isEmpty { o["environmentVariables"] = .object(env.mapValues { .string($0) }) }
-        return try request("POST", "/sessions", body: .object(o), timeout: max(timeout, 15))
+
+    public func status() throws -> DaemonStatus {
+        guard let s = DaemonStatus(json: try expect(request("GET", "/status"), [200])) else {
+            throw ControlClientError.badResponse("GET /status")
+        }
+        return s
     }
-    public func stopSession(_ id: String) throws -> JSON {
-        try expect(request("DELETE", "/sessions/" + HTTPCodec.percentEncode(id), timeout: max(timeout, 10)), [200])["session"] ?? .null
+
+    public func listSessions(all: Bool) throws -> [SessionRecord] {
+        let j = try expect(request("GET", all ? "/sessions?all=true" : "/sessions"), [200])
+        return (j["sessions"]?.array ?? []).compactMap(SessionRecord.init(json:))
     }
-    public func sendMessage(_ id: String, text: String) throws {
-        _ = try expect(request("POST", "/sessions/" + HTTPCodec.percentEncode(id) + "/messages", body: ["text": .string(text)]), [202])
+
+    /// By local id, server session id or unique prefix.
+    public func session(_ id: String) throws -> SessionRecord {
+        try record(expect(request("GET", Self.sessionPath(id)), [200], session: id))
     }
+
+    /// `POST /sessions`: the new session. A missing directory is `SessionError.directoryMissing`.
+    public func spawn(_ req: SpawnRequest) throws -> SessionRecord {
+        let r = try request("POST", "/sessions", body: req.controlAPIBody, timeout: max(timeout, 15))
+        if r.status == 404, r.json?["actionRequired"] == "CREATE_DIRECTORY" {
+            throw SessionError.directoryMissing(r.json?["directory"]?.string ?? req.directory)
+        }
+        return try record(expect(r, [201]))
+    }
+
+    public func stop(_ id: String) throws -> SessionRecord {
+        try record(expect(request("DELETE", Self.sessionPath(id), timeout: max(timeout, 15)), [200], session: id))
+    }
+
+    public func send(_ id: String, text: String) throws {
+        _ = try expect(request("POST", Self.sessionPath(id, "/messages"), body: ["text": .string(text)]), [202], session: id)
+    }
+
+    /// `POST /sessions/:id/permissions/:requestId`.
+    public func answer(_ id: String, requestId: String, _ answer: PermissionAnswer) throws -> SessionRecord {
+        let path = Self.sessionPath(id, "/permissions/" + HTTPCodec.percentEncode(requestId))
+        let r = try request("POST", path, body: PermissionAnswerBody(answer).json)
+        if r.status == 404, r.json?["error"]?.string?.contains("permission") == true {
+            throw DaemonError.api(status: 404, message: r.errorMessage)
+        }
+        return try record(expect(r, [200], session: id))
+    }
+
     public func stopDaemon(keepSessions: Bool) throws {
         _ = try expect(request("POST", "/stop", body: ["keepSessions": .bool(keepSessions)]), [202])
     }

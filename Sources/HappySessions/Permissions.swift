@@ -69,14 +69,17 @@ public struct PermissionAnswer: Sendable, Equatable {
     public var allowTools: [String]
     /// Merged over the original input when allowing (`AskUserQuestion` answers, edits).
     public var updatedInput: JSON?
+    /// Who answered, for the session's log: `app`, `local` (CLI / control API).
+    public var source: String
 
     public init(approved: Bool, reason: String? = nil, mode: PermissionMode? = nil, allowTools: [String] = [],
-                updatedInput: JSON? = nil) {
+                updatedInput: JSON? = nil, source: String = "local") {
         self.approved = approved
         self.reason = reason
         self.mode = mode
         self.allowTools = allowTools
         self.updatedInput = updatedInput
+        self.source = source
     }
 }
 
@@ -152,6 +155,19 @@ public enum PermissionRules {
 
     /// What claude is told when a request is denied without a reason (SESSIONS.md §6.4).
     public static let standardRefusal = "The user doesn't want to proceed with this tool use. The tool use was rejected (eg. if it was a file edit, the new_string was NOT written to the file). STOP what you are doing and wait for the user to tell you how to proceed."
+}
+
+/// The daemon's own lines in a session's `stdout.jsonl` (`type: "happy"`; the sync and the
+/// record parser skip them): how a permission request ended, for `happy session logs`.
+public enum SessionMarkers {
+    /// `decision`: approved, denied, canceled, or allowed (answered without asking);
+    /// `by`: app, local, auto (mode or allow-set), claude (its own cancel).
+    public static func permission(id: String, tool: String, decision: String, by: String, reason: String? = nil) -> String {
+        var o: [String: JSON] = ["type": "happy", "subtype": "permission", "id": .string(id), "tool": .string(tool),
+                                 "decision": .string(decision), "by": .string(by), "time": .number(Double(ISOTime.nowMs()))]
+        if let reason { o["reason"] = .string(reason) }
+        return JSON.object(o).serialized() + "\n"
+    }
 }
 
 /// The lines the daemon writes on claude's stdin (stream-json input and the stdio

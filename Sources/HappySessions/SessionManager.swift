@@ -355,7 +355,9 @@ public actor SessionManager: SessionService {
         if let m = newMode { rec.permissionMode = m }
         records[id] = rec
         persistNow(id)
-        Log.info("session", "session \(id): \(req.tool) request \(req.id) \(answer.approved ? "approved" : "denied")")
+        Log.info("session", "session \(id): \(req.tool) request \(req.id) \(answer.approved ? "approved" : "denied") (\(answer.source))")
+        mark(id, SessionMarkers.permission(id: req.id, tool: req.tool, decision: answer.approved ? "approved" : "denied",
+                                           by: answer.source, reason: answer.reason))
         emit(.permissionResolved(id: id, CompletedPermission(
             request: req, outcome: answer.approved ? .approved : .denied, completedAt: ISOTime.nowMs(),
             reason: answer.reason, mode: answer.mode, allowTools: answer.allowTools)))
@@ -750,6 +752,7 @@ public actor SessionManager: SessionService {
         if PermissionRules.autoAllows(mode: rec.permissionMode, rules: rec.allowTools, tool: tool, input: input) {
             Log.info("session", "session \(id): \(tool) allowed by \(PermissionRules.allows(rec.allowTools, tool: tool, input: input) ? "the allow-set" : "mode \(rec.permissionMode.rawValue)")")
             writeSoon(id, ClaudeInput.allow(requestId: rid, input: input))
+            mark(id, SessionMarkers.permission(id: req["tool_use_id"]?.string ?? rid, tool: tool, decision: "allowed", by: "auto"))
             return
         }
         var pid = req["tool_use_id"]?.string ?? rid
@@ -774,9 +777,21 @@ public actor SessionManager: SessionService {
         persistNow(id)
         let now = ISOTime.nowMs()
         for p in gone {
+            mark(id, SessionMarkers.permission(id: p.id, tool: p.tool, decision: "canceled", by: requestId == nil ? "daemon" : "claude",
+                                               reason: reason))
             emit(.permissionResolved(id: id, CompletedPermission(request: p, outcome: .canceled, completedAt: now,
                                                                  reason: reason, mode: nil, allowTools: [])))
         }
+    }
+
+    /// Appends one of the daemon's own lines to the session's stdout.jsonl (O_APPEND: it
+    /// lands between claude's lines, which claude writes whole).
+    func mark(_ id: String, _ line: String) {
+        guard let rec = records[id] else { return }
+        let fd = open(rec.stdoutPath, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return }
+        _ = ProcessLauncher.writeAll(fd, Array(line.utf8), timeoutMs: 1000)
+        close(fd)
     }
 
     func stderrChanged(_ id: String) {

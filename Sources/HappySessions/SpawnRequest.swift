@@ -33,6 +33,18 @@ public struct SpawnRequest: Sendable, Equatable {
         self.resume = resume
     }
 
+    /// The `POST /sessions` body that `parse(_:origin: .controlAPI)` reads back as this request.
+    public var controlAPIBody: JSON {
+        var o: [String: JSON] = ["directory": .string(directory), "createDirectory": .bool(createDirectory),
+                                 "startedBy": .string(startedBy)]
+        if let prompt { o["prompt"] = .string(prompt) }
+        if !environmentVariables.isEmpty { o["environmentVariables"] = .object(environmentVariables.mapValues { .string($0) }) }
+        if let permissionMode { o["permissionMode"] = .string(permissionMode.rawValue) }
+        if let model { o["model"] = .string(model) }
+        if let resume { o["resume"] = .string(resume) }
+        return .object(o)
+    }
+
     /// Where a request comes from: the local user (control API) or the phone (RPC).
     public enum Origin: Sendable { case controlAPI, phone }
 

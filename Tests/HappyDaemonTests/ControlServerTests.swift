@@ -78,16 +78,17 @@ final class EngineHarness: @unchecked Sendable {
         }
         let h = try await EngineHarness(link: { _ in Link() })
         try FileIO.writeJSON(["schemaVersion": 2, "machineId": "m-1"], to: h.home + "/settings.json")
-        let j = try await off { try h.client.status() }
+        let j = try #require(try await off { try h.client.request("GET", "/status") }.json)
         #expect(Set(j.object?.keys ?? [:].keys) == ["pid", "httpPort", "version", "profile", "machineId", "serverUrl", "server", "startedAt", "sessions"])
-        #expect(j["server"] == "token-rejected" && j["machineId"] == "m-1" && j["profile"] == "test" && j["sessions"]?.int == 0)
-        #expect(j["httpPort"]?.int == h.port && j["serverUrl"] == "http://127.0.0.1:9")
+        let st = try await off { try h.client.status() }
+        #expect(st.server == .tokenRejected && st.machineId == "m-1" && st.profile == "test" && st.sessions == 0)
+        #expect(st.httpPort == h.port && st.serverUrl == "http://127.0.0.1:9")
         await h.stop()
         // Without a link: no-credentials.
         let h2 = try await EngineHarness()
-        #expect(try await off { try h2.client.status() }["server"] == "no-credentials")
+        #expect(try await off { try h2.client.status() }.server == .noCredentials)
         // The engine owns settings.json: it creates the machine id at start (UUID v4, lower case).
-        let mid = try await off { try h2.client.status() }["machineId"]?.string
+        let mid = try await off { try h2.client.status() }.machineId
         #expect(mid?.count == 36 && mid == mid?.lowercased())
         await h2.stop()
     }
@@ -97,18 +98,22 @@ final class EngineHarness: @unchecked Sendable {
         let c = h.client
         let dir = h.home + "/work"
         // Missing directory → 404 CREATE_DIRECTORY.
-        var r = try await off { try c.spawnSession(directory: dir, prompt: nil, createDirectory: false, env: [:]) }
+        func spawn(_ req: SpawnRequest) async throws -> ControlResponse {
+            try await off { try c.request("POST", "/sessions", body: req.controlAPIBody) }
+        }
+        var r = try await spawn(SpawnRequest(directory: dir))
         #expect(r.status == 404)
         #expect(r.json?["actionRequired"] == "CREATE_DIRECTORY" && r.json?["directory"]?.string == dir && r.json?["error"]?.string != nil)
-        r = try await off { try c.spawnSession(directory: dir, prompt: "hi", createDirectory: true, env: ["A": "1"]) }
-        #expect(r.status == 201)
-        let id = try #require(r.json?["session"]?["id"]?.string)
-        #expect(r.json?["session"]?["status"] == "running" && r.json?["session"]?["startedBy"] == "cli")
+        await #expect(throws: SessionError.directoryMissing(dir)) { try await off { try c.spawn(SpawnRequest(directory: dir)) } }
+        let created = try await off { try c.spawn(SpawnRequest(directory: dir, prompt: "hi", createDirectory: true,
+                                                                environmentVariables: ["A": "1"])) }
+        let id = created.id
+        #expect(created.status == .running && created.startedBy == "cli")
         // Unresolved variable → 400.
-        r = try await off { try c.spawnSession(directory: dir, prompt: nil, createDirectory: false, env: ["B": "${NOPE}"]) }
+        r = try await spawn(SpawnRequest(directory: dir, environmentVariables: ["B": "${NOPE}"]))
         #expect(r.status == 400)
         #expect(try await off { try c.listSessions(all: false) }.count == 1)
-        #expect(try await off { try c.session(id) }["id"]?.string == id)
+        #expect(try await off { try c.session(id) }.id == id)
         #expect(try await off { try c.request("GET", "/sessions/nope") }.status == 404)
         // Messages.
         #expect(try await off { try c.request("POST", "/sessions/\(id)/messages", body: ["text": "yo"]) }.status == 202)
@@ -124,8 +129,8 @@ final class EngineHarness: @unchecked Sendable {
         #expect(try await off { try c.listSessions(all: true) }.count == 1)
         #expect(try await off { try c.request("DELETE", "/sessions/nope") }.status == 404)
         // Limit → 429.
-        for _ in 0..<3 { _ = try await off { try c.spawnSession(directory: dir, prompt: nil, createDirectory: false, env: [:]) } }
-        r = try await off { try c.spawnSession(directory: dir, prompt: nil, createDirectory: false, env: [:]) }
+        for _ in 0..<3 { _ = try await spawn(SpawnRequest(directory: dir)) }
+        r = try await spawn(SpawnRequest(directory: dir))
         #expect(r.status == 429 && r.json?["error"]?.string?.contains("sessions.max") == true)
         // Field validation.
         let bad: [JSON] = [["directory": 5], ["prompt": "x"], ["directory": "rel/dir"], ["directory": .string(dir), "createDirectory": "yes"],
@@ -254,7 +259,7 @@ final class EngineHarness: @unchecked Sendable {
         await h.sessions.setSpawnDelay(4)
         let c = h.client
         let dir = h.home
-        let slow = Thread.detachNewThreadAsync { _ = try? c.spawnSession(directory: dir, prompt: nil, createDirectory: false, env: [:]) }
+        let slow = Thread.detachNewThreadAsync { _ = try? c.spawn(SpawnRequest(directory: dir)) }
         try await Task.sleep(nanoseconds: 100_000_000)
         let t0 = monoNow()
         let fast = await off { (try? c.request("GET", "/sessions"))?.status }
@@ -298,7 +303,7 @@ final class EngineHarness: @unchecked Sendable {
         }
         _ = rng.next()
         #expect(try await off { try ControlClient(port: port, token: nil).request("GET", "/health") }.status == 200)
-        #expect(try await off { try h.client.status() }["pid"]?.int == Int(getpid()))
+        #expect(try await off { try h.client.status() }.pid == getpid())
         await h.stop()
     }
 

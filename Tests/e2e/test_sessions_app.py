@@ -193,3 +193,83 @@ def test_local_prompts_are_mirrored_and_ids_resolve_by_server_id(ss):
             order.append(("agent", json.dumps(c["content"]["data"]["message"]["content"])))
     assert order[0] == ("user", "typed on the machine") and order[1][0] == "agent"
     assert local["id"] == h.local_sessions()[0]["id"]
+
+
+def test_approve_and_deny_on_this_machine_and_through_the_control_api(ssd):
+    from daemon_fixtures import control_request
+    h = ssd
+    h.start()
+    assert h.wait_running()
+    local = h.json("session", "new", str(h.work), "--prompt", tool_prompt("touch cli-approved.txt"))["session"]["id"]
+    assert wait_until(lambda: h.local_sessions()[0]["pendingPermissions"], 15)
+    # `!` marks a session that waits; SYNC names the server session.
+    listing = h.run("session", "list").stdout
+    assert "!" + local in listing and "synced" in listing
+    r = h.run("session", "approve", local[:8], "--always")
+    assert r.returncode == 0, r.stderr
+    assert "approved Bash touch cli-approved.txt" in r.stdout
+    assert wait_until(lambda: (h.work / "cli-approved.txt").exists(), 10)
+    sid = h.local_sessions()[0]["serverSessionId"]
+    app = h.session_phone()
+    st = app.wait_agent_state(sid, lambda s: any(c.get("status") == "approved" for c in (s.get("completedRequests") or {}).values()), 10)
+    assert not st.get("requests")
+    # Deny with a reason: claude is told the reason.
+    h.run("session", "send", local, tool_prompt("touch cli-denied.txt"))
+    assert wait_until(lambda: h.local_sessions()[0]["pendingPermissions"], 15)
+    r = h.run("session", "deny", local, "--reason", "not here")
+    assert r.returncode == 0, r.stderr
+    deny = [l for l in h.stdin_lines() if l.get("type") == "control_response"
+            and l["response"]["response"].get("behavior") == "deny"]
+    assert wait_until(lambda: [l for l in h.stdin_lines() if l.get("type") == "control_response"
+                               and l["response"]["response"].get("behavior") == "deny"], 5)
+    deny = [l for l in h.stdin_lines() if l.get("type") == "control_response" and l["response"]["response"].get("behavior") == "deny"]
+    assert deny[-1]["response"]["response"]["message"] == "not here"
+    # Nothing pending: a clear error.
+    assert wait_until(lambda: not h.local_sessions()[0]["pendingPermissions"], 5)
+    r = h.run("session", "approve", local)
+    assert r.returncode == 1 and "no pending permission request" in r.stderr
+    # The control API route: 404 for an unknown request, 200 with the session for a pending one.
+    st = h.state()
+    code, body = control_request(st["httpPort"], "POST", f"/sessions/{local}/permissions/toolu_nope", token=st["controlToken"],
+                                 body={"approved": True})
+    assert code == 404 and "error" in body
+    code, body = control_request(st["httpPort"], "POST", f"/sessions/{local}/permissions/x", token=st["controlToken"],
+                                 body={"approved": "yes"})
+    assert code == 400
+    h.run("session", "send", local, tool_prompt("touch api-approved.txt"))
+    assert wait_until(lambda: h.local_sessions()[0]["pendingPermissions"], 15)
+    rid = h.local_sessions()[0]["pendingPermissions"][0]["id"]
+    code, body = control_request(st["httpPort"], "POST", f"/sessions/{sid}/permissions/{rid}", token=st["controlToken"],
+                                 body={"approved": True})
+    assert code == 200 and body["session"]["pendingPermissions"] == [], body
+    assert wait_until(lambda: (h.work / "api-approved.txt").exists(), 10)
+    # session logs shows requests and answers.
+    logs = h.run("session", "logs", local).stdout
+    assert "permission requested: Bash" in logs
+    assert "permission approved on this machine: Bash" in logs and "permission denied on this machine: Bash" in logs
+    assert "not here" in logs
+
+
+def test_spawn_options_reach_claude(ssd):
+    h = ssd
+    h.start()
+    assert h.wait_running()
+    phone = h.phone()
+    r = phone.rpc(h.machine_id(), "spawn-happy-session", {"directory": str(h.work), "permissionMode": "acceptEdits",
+                                                          "modelMode": "opus-test", "effortLevel": "high"})
+    assert r["type"] == "success", r
+    s = h.local_sessions()[0]
+    assert s["permissionMode"] == "acceptEdits"
+    # The app's first message: claude's init shows the mode and model it was started with.
+    app = h.session_phone()
+    app.send_text(r["sessionId"], "hi")
+    assert wait_until(lambda: h.local_sessions()[0].get("numTurns") == 1, 15)
+    lines = (h.home / "sessions" / s["id"] / "stdout.jsonl").read_text().splitlines()
+    init = next(json.loads(l) for l in lines if '"init"' in l)
+    assert init["permissionMode"] == "acceptEdits" and init["model"] == "opus-test"
+    # And from the command line.
+    r = h.json("session", "new", str(h.work), "--permission-mode", "plan", "--model", "cli-model", "--prompt", "x")
+    assert r["session"]["permissionMode"] == "plan"
+    assert wait_until(lambda: next(x for x in h.local_sessions() if x["id"] == r["session"]["id"]).get("model") == "cli-model", 15)
+    bad = h.run("session", "new", str(h.work), "--permission-mode", "yolo")
+    assert bad.returncode == 2

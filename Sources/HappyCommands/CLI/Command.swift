@@ -124,6 +124,13 @@ public struct OptionReader {
         return parsed?.value(long).flatMap { E(rawValue: $0) } ?? d
     }
 
+    /// One of an enum's raw values, or nil when the flag is not given.
+    public mutating func optionalChoice<E: CaseIterable & RawRepresentable>(_ long: String, as: E.Type, help: String) -> E?
+        where E.RawValue == String {
+        declare(FlagSpec(long, value: .choices(E.allCases.map(\.rawValue)), help: help))
+        return parsed?.value(long).flatMap { E(rawValue: $0) }
+    }
+
     /// A repeatable `--env KEY=VALUE`, as a dictionary (a later key wins).
     public mutating func keyValues(_ long: String, metavar: String = "KEY=VALUE", help: String) -> [String: String] {
         declare(FlagSpec(long, value: .keyValue, metavar: metavar, repeatable: true, help: help))

@@ -12,9 +12,13 @@ import HappyDaemon
 public enum SessionCommands {
     static let group = CommandSpec.group(
         "session", summary: "Start and control Claude Code sessions",
-        .command(New.self), .command(List.self), .command(Stop.self), .command(Send.self), .command(Logs.self))
+        .command(New.self), .command(List.self), .command(Stop.self), .command(Send.self), .command(Logs.self),
+        .command(Approve.self), .command(Deny.self))
 
-    static func apiError(_ r: ControlResponse) -> DaemonError { .api(status: r.status, message: r.errorMessage) }
+    /// The modes `--permission-mode` takes (SPEC §7.6).
+    public enum PermissionModeChoice: String, CaseIterable, Sendable {
+        case `default`, acceptEdits, bypassPermissions, plan
+    }
 
     /// Local time `YYYY-MM-DD HH:MM:SS` of an epoch-ms value; `-` when absent.
     static func time(_ ms: JSON?) -> String {
@@ -34,19 +38,28 @@ public enum SessionCommands {
         public static let info = CommandInfo(
             "new", summary: "Start a session in a directory",
             examples: ["happy session new ~/code/app --prompt 'run the tests'",
-                       "happy session new /tmp/x --create-dir --env DEBUG=1"])
+                       "happy session new /tmp/x --create-dir --env DEBUG=1",
+                       "happy session new --permission-mode acceptEdits --model opus",
+                       "happy session new ~/code/app --resume 0b9c7e1e-... --prompt 'go on'"])
 
         public struct Options: CommandOptions {
             public var directory: String?
             public var prompt: String?
             public var createDir: Bool
             public var env: [String: String]
+            public var permissionMode: PermissionModeChoice?
+            public var model: String?
+            public var resume: String?
             public init(_ r: inout OptionReader) {
                 directory = r.optionalArgument("DIRECTORY", completion: .directories,
                                                help: "working directory (default: the current directory)")
                 prompt = r.option("prompt", metavar: "TEXT", help: "first message sent to the session")
                 createDir = r.flag("create-dir", help: "create DIRECTORY when it does not exist")
                 env = r.keyValues("env", help: "extra environment variable for the session (repeatable)")
+                permissionMode = r.optionalChoice("permission-mode", as: PermissionModeChoice.self,
+                                                  help: "how claude asks before using tools (default: sessions.permissionMode)")
+                model = r.option("model", metavar: "NAME", help: "the model claude uses (claude --model)")
+                resume = r.option("resume", metavar: "CLAUDE_SESSION_ID", help: "continue an earlier claude session (claude --resume)")
             }
         }
 
@@ -64,12 +77,12 @@ public enum SessionCommands {
                 if !ctx.json { ctx.out.errorLine("started the daemon (pid \(started.pid))") }
                 client = try DaemonControl.client(home, timeout: 5)
             }
-            let r = try client.spawnSession(directory: dir, prompt: o.prompt, createDirectory: o.createDir, env: o.env)
-            guard r.status == 201, let s = r.json?["session"] else {
-                if r.status == 404, r.json?["actionRequired"] == "CREATE_DIRECTORY" { throw SessionError.directoryMissing(dir) }
-                throw apiError(r)
-            }
-            if ctx.json { ctx.out.json(["session": s]) } else { ctx.out.line(s["id"]?.string ?? "") }
+            var req = SpawnRequest(directory: dir, prompt: o.prompt, createDirectory: o.createDir, environmentVariables: o.env)
+            req.permissionMode = o.permissionMode.map { PermissionMode(rawValue: $0.rawValue)! }
+            req.model = o.model
+            req.resume = o.resume
+            let s = try client.spawn(req)
+            if ctx.json { ctx.out.json(["session": s.json]) } else { ctx.out.line(s.id) }
             return 0
         }
     }
@@ -88,18 +101,24 @@ public enum SessionCommands {
         public static func run(_ o: Options, _ ctx: CommandContext) throws -> Int32 {
             let client = try DaemonControl.client(try ctx.home())
             let sessions = try client.listSessions(all: o.all)
-            if ctx.json { ctx.out.json(["sessions": .array(sessions)]); return 0 }
+            if ctx.json { ctx.out.json(["sessions": .array(sessions.map(\.json))]); return 0 }
             if sessions.isEmpty {
                 ctx.out.line(o.all ? "no sessions" : "no running sessions (--all shows finished ones)")
                 return 0
             }
             let rows: [[String]] = sessions.map { s in
-                let last = s["lastEventType"]?.string.map { "\($0) \(time(s["lastEventAt"]))" } ?? "-"
-                let cost = s["costUsd"]?.double.map { "$" + Format.fixed($0, 4) } ?? "-"
-                return [s["id"]?.string ?? "?", s["pid"].map { $0.serialized() } ?? "-", s["status"]?.string ?? "?",
-                        s["directory"]?.string ?? "", time(s["startedAt"]), s["startedBy"]?.string ?? "-", last, cost]
+                let last = s.lastEventType.map { "\($0) \(time(s.lastEventAt.map { .number(Double($0)) }))" } ?? "-"
+                let cost = s.costUsd.map { "$" + Format.fixed($0, 4) } ?? "-"
+                // `!`: waiting on a permission (SPEC §7.7).
+                let waiting = s.pendingPermissions.isEmpty ? "" : "!"
+                let sync = s.serverSessionId.map { "\(s.sync.rawValue) \($0)" } ?? s.sync.rawValue
+                return [waiting + s.id, String(s.pid), s.status.rawValue, s.directory, time(.number(Double(s.startedAt))),
+                        s.startedBy, last, cost, sync]
             }
-            ctx.out.table(["ID", "PID", "STATUS", "DIRECTORY", "STARTED", "STARTED BY", "LAST EVENT", "COST"], rows)
+            ctx.out.table(["ID", "PID", "STATUS", "DIRECTORY", "STARTED", "STARTED BY", "LAST EVENT", "COST", "SYNC"], rows)
+            if sessions.contains(where: { !$0.pendingPermissions.isEmpty }) {
+                ctx.out.line("! waiting for a permission answer: happy session approve|deny ID")
+            }
             return 0
         }
     }
@@ -117,12 +136,8 @@ public enum SessionCommands {
         public static func run(_ o: Options, _ ctx: CommandContext) throws -> Int32 {
             let id = o.sessionId
             let client = try DaemonControl.client(try ctx.home())
-            let r = try client.request("DELETE", "/sessions/" + HTTPCodec.percentEncode(id), timeout: 15)
-            guard r.status == 200, let s = r.json?["session"] else {
-                if r.status == 404 { throw SessionError.notFound(id) }
-                throw apiError(r)
-            }
-            if ctx.json { ctx.out.json(["session": s]) } else { ctx.out.line("session \(id) \(s["status"]?.string ?? "stopped")") }
+            let s = try client.stop(id)
+            if ctx.json { ctx.out.json(["session": s.json]) } else { ctx.out.line("session \(s.id) \(s.status.rawValue)") }
             return 0
         }
     }
@@ -143,14 +158,7 @@ public enum SessionCommands {
         public static func run(_ o: Options, _ ctx: CommandContext) throws -> Int32 {
             let id = o.sessionId
             let client = try DaemonControl.client(try ctx.home())
-            let r = try client.request("POST", "/sessions/" + HTTPCodec.percentEncode(id) + "/messages",
-                                       body: ["text": .string(o.text)])
-            switch r.status {
-            case 202: break
-            case 404: throw SessionError.notFound(id)
-            case 409: throw SessionError.notRunning(id)
-            default: throw apiError(r)
-            }
+            try client.send(id, text: o.text)
             if ctx.json { ctx.out.json(["sent": true, "sessionId": .string(id)]) } else { ctx.out.line("sent to session \(id)") }
             return 0
         }
@@ -189,11 +197,11 @@ public enum SessionCommands {
             var stdoutPath = home.sessionDir(id) + "/stdout.jsonl"
             if !FileIO.exists(stdoutPath) {
                 // Ask the daemon (a record may name another path).
-                guard let c = try? DaemonControl.client(home, timeout: 3), let s = try? c.session(id),
-                      let p = s["stdoutPath"]?.string else {
+                // A server session id or a prefix: the daemon resolves it.
+                guard let c = try? DaemonControl.client(home, timeout: 3), let s = try? c.session(id) else {
                     throw SessionError.notFound(id)
                 }
-                stdoutPath = p
+                stdoutPath = s.stdoutPath
             }
             let rotated = Paths.dirname(stdoutPath) + "/stdout.1.jsonl"
             var assembler = LineAssembler()
@@ -215,6 +223,81 @@ public enum SessionCommands {
                 usleep(100_000)
                 let bytes = follower.poll().bytes
                 if !bytes.isEmpty { for l in assembler.feed(bytes) { emit(ctx, l, raw: o.raw) } }
+            }
+        }
+    }
+
+    /// The pending request to answer: the given id, else the oldest one.
+    static func pendingRequest(_ s: SessionRecord, _ requestId: String?) throws -> PermissionRequest {
+        let pending = s.pendingPermissions.sorted { $0.createdAt < $1.createdAt }
+        if let requestId {
+            guard let p = pending.first(where: { $0.id == requestId || $0.id.hasPrefix(requestId) || $0.requestId == requestId }) else {
+                throw SessionError.noSuchPermission(session: s.id, request: requestId)
+            }
+            return p
+        }
+        guard let p = pending.first else { throw SessionError.noSuchPermission(session: s.id, request: nil) }
+        return p
+    }
+
+    static func answer(_ ctx: CommandContext, session: String, request: String?, _ make: (PermissionRequest) -> PermissionAnswer) throws -> Int32 {
+        let client = try DaemonControl.client(try ctx.home())
+        let s = try client.session(session)
+        let p = try pendingRequest(s, request)
+        let a = make(p)
+        let after = try client.answer(s.id, requestId: p.id, a)
+        if ctx.json {
+            ctx.out.json(["session": after.json, "request": p.json, "approved": .bool(a.approved)])
+        } else {
+            let what = p.arguments["command"]?.string ?? p.arguments["file_path"]?.string ?? ""
+            ctx.out.line("\(a.approved ? "approved" : "denied") \(p.tool)\(what.isEmpty ? "" : " \(what)") (\(p.id))"
+                         + (a.allowTools.isEmpty ? "" : "; always allowed: \(a.allowTools.joined(separator: ", "))"))
+        }
+        return 0
+    }
+
+    public enum Approve: Command {
+        public static let info = CommandInfo(
+            "approve", summary: "Allow a tool use a session waits on (default: the oldest request)",
+            examples: ["happy session approve 3f2a...", "happy session approve 3f2a... toolu_01ABC --always"])
+
+        public struct Options: CommandOptions {
+            public var sessionId: String
+            public var requestId: String?
+            public var always: Bool
+            public init(_ r: inout OptionReader) {
+                sessionId = sessionIdArgument(&r, help: "the session")
+                requestId = r.optionalArgument("REQUEST_ID", help: "the request (default: the oldest pending one)")
+                always = r.flag("always", help: "also allow it from now on (Bash: that exact command; other tools: the tool)")
+            }
+        }
+
+        public static func run(_ o: Options, _ ctx: CommandContext) throws -> Int32 {
+            try answer(ctx, session: o.sessionId, request: o.requestId) { p in
+                PermissionAnswer(approved: true, allowTools: o.always ? [PermissionRules.rule(for: p)] : [], source: "local")
+            }
+        }
+    }
+
+    public enum Deny: Command {
+        public static let info = CommandInfo(
+            "deny", summary: "Refuse a tool use a session waits on (default: the oldest request)",
+            examples: ["happy session deny 3f2a...", "happy session deny 3f2a... --reason 'use the staging database'"])
+
+        public struct Options: CommandOptions {
+            public var sessionId: String
+            public var requestId: String?
+            public var reason: String?
+            public init(_ r: inout OptionReader) {
+                sessionId = sessionIdArgument(&r, help: "the session")
+                requestId = r.optionalArgument("REQUEST_ID", help: "the request (default: the oldest pending one)")
+                reason = r.option("reason", metavar: "TEXT", help: "what claude is told instead of the standard refusal")
+            }
+        }
+
+        public static func run(_ o: Options, _ ctx: CommandContext) throws -> Int32 {
+            try answer(ctx, session: o.sessionId, request: o.requestId) { _ in
+                PermissionAnswer(approved: false, reason: o.reason, source: "local")
             }
         }
     }

@@ -76,7 +76,28 @@ public enum SessionLogFormatter {
             var out = ["result: " + parts.joined(separator: ", ")]
             if let r = j["result"]?.string, !r.isEmpty { out.append("  " + clip(r, 400)) }
             return out
+        case "control_request":
+            let r = j["request"]
+            guard r?["subtype"]?.string == "can_use_tool" else { return ["[control request] \(r?["subtype"]?.string ?? "?")"] }
+            let tool = r?["tool_name"]?.string ?? "tool"
+            let input = r?["input"].map { clip($0.serialized(), 160) } ?? ""
+            let id = r?["tool_use_id"]?.string ?? j["request_id"]?.string ?? "?"
+            return ["permission requested: \(tool) \(input) (\(id))"]
+        case "control_cancel_request":
+            return ["permission request canceled by claude (\(j["request_id"]?.string ?? "?"))"]
         case "happy":
+            if j["subtype"]?.string == "permission" {
+                let who: String
+                switch j["by"]?.string {
+                case "app": who = "by the app"
+                case "local": who = "on this machine"
+                case "auto": who = "by mode or allow-set"
+                case "claude": who = "by claude"
+                default: who = "by the daemon"
+                }
+                let reason = j["reason"]?.string.map { ": \($0)" } ?? ""
+                return ["permission \(j["decision"]?.string ?? "?") \(who): \(j["tool"]?.string ?? "tool") (\(j["id"]?.string ?? "?"))\(reason)"]
+            }
             if j["subtype"]?.string == "output-rotated" {
                 return ["[output rotated: \(j["droppedBytes"]?.int ?? 0) bytes moved to stdout.1.jsonl]"]
             }

@@ -796,7 +796,7 @@ actor SessionLink {
             RPCMethod("permission") { p in
                 guard let rid = p["id"]?.string else { return .error("id is required", outcome: .refused) }
                 var answer = PermissionAnswer(approved: p["approved"]?.bool == true || p["decision"]?.string == "approved"
-                                              || p["decision"]?.string == "approved_for_session")
+                                              || p["decision"]?.string == "approved_for_session", source: "app")
                 answer.reason = p["reason"]?.string
                 answer.mode = p["mode"]?.string.flatMap(PermissionMode.init(appValue:))
                 answer.allowTools = p["allowTools"]?.array?.compactMap(\.string) ?? []
