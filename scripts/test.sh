@@ -37,6 +37,15 @@ if [ -f Tests/emulator/requirements.txt ] || ! "$PY" -c 'import socketio, aiohtt
         || say "warning: pip could not install ${pip_args[*]}"
 fi
 
+# The real Claude Code CLI for the offline end-to-end tests: the claude-agent-sdk wheel
+# bundles it (only the binary is used). Tests that need it skip with a reason when it is
+# missing (HAPPY_REAL_CLAUDE=0 turns them off).
+if [ "${HAPPY_REAL_CLAUDE:-}" != "0" ]; then
+    "$PY" -m pip install -q --disable-pip-version-check --no-deps -r Tests/real_claude/requirements.txt >/dev/null 2>&1 \
+        || "$PY" -m pip install -q --disable-pip-version-check --break-system-packages --no-deps -r Tests/real_claude/requirements.txt >/dev/null 2>&1 \
+        || say "warning: pip could not install the real claude (Tests/real_claude/requirements.txt); those tests will skip"
+fi
+
 # --- 3. Build once ----------------------------------------------------------------------
 say "swift build --build-tests"
 if ! swift build --build-tests >"$LOG_DIR/build.log" 2>&1; then

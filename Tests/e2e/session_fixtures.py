@@ -25,14 +25,15 @@ from happy_emulator.session_phone import SessionPhone  # noqa: E402
 class SessionHappy(SyncHappy):
     """A daemon whose sessions are mirrored to the emulator; `extra` adds profile lines."""
 
-    def __init__(self, tmp: pathlib.Path, emu: SyncEmulator, account: Account, extra: str = "", claude_env=None):
+    def __init__(self, tmp: pathlib.Path, emu: SyncEmulator, account: Account, extra: str = "", claude_env=None,
+                 claude_command=FAKE_CLAUDE):
         super().__init__(tmp, emu, account)
         self.stdin_log = tmp / "stdin.jsonl"
         env_lines = {"FAKE_CLAUDE_STDIN_LOG": str(self.stdin_log)}
         env_lines.update(claude_env or {})
         env_yaml = "".join(f"  {k}: '{v}'\n" for k, v in env_lines.items())
         self.write_profile("t", "daemon:\n  httpPort: 0\n  healthCheckSeconds: 0.5\n  heartbeatSeconds: 0.5\n"
-                                f"claude:\n  command: {FAKE_CLAUDE}\n"
+                                f"claude:\n  command: {claude_command}\n"
                                 f"rpc:\n  roots: ['{tmp}']\n"
                                 f"env:\n{env_yaml}" + extra)
         self.work = tmp / "work"
