@@ -74,6 +74,9 @@ public actor SessionManager: SessionService {
     var observer: (@Sendable (SessionEvent) -> Void)?
     /// The observer mirrors sessions to the server (new ones start `pending`).
     var mirrored = false
+    /// Writes a session.json (tests replace it to see a failure: a full disk, a broken home).
+    var writeRecord: @Sendable (JSON, String) throws -> Void = { try FileIO.writeJSON($0, to: $1) }
+    func setRecordWriter(_ w: @escaping @Sendable (JSON, String) throws -> Void) { writeRecord = w }
     let queue = DispatchQueue(label: "happy.sessions.watch")
     /// Every Dispatch source the manager created: a manager dropped without shutdown()
     /// must not leave sources (and their fds) behind. (A bag with its own deinit instead of
@@ -223,7 +226,7 @@ public actor SessionManager: SessionService {
         // A session whose record cannot be written would be lost at the next daemon start:
         // it is not started (SPEC §2.2, issue 15).
         do {
-            try FileIO.writeJSON(rec.persistedJSON, to: sdir + "/session.json")
+            try writeRecord(rec.persistedJSON, sdir + "/session.json")
         } catch {
             signalGroup(p.pid, SIGKILL)
             var code: Int32 = 0
@@ -239,6 +242,9 @@ public actor SessionManager: SessionService {
         l.fifoFD = p.fifoFD
         live[id] = l
         watch(id)
+        // Output written before the watch existed raises no event: read it now (a claude that
+        // asks for a permission at once writes nothing more until it is answered).
+        readOutput(id, l)
         Log.info("session", "session \(id) started: pid \(p.pid) in \(directory) by \(request.startedBy)"
                  + (mode != .default ? ", mode \(mode.rawValue)" : "") + (request.resume != nil ? ", resuming" : ""))
         emit(.started(rec))
