@@ -174,6 +174,7 @@ def test_local_prompts_are_mirrored_and_ids_resolve_by_server_id(ss):
     assert wait_until(lambda: h.local_sessions()[0].get("serverSessionId"), 15)
     sid = h.local_sessions()[0]["serverSessionId"]
     app.wait_message(sid, lambda c: c.get("role") == "user" and c["content"] == {"type": "text", "text": "typed on the machine"}, 15)
+    app.wait_message(sid, lambda c: "echo: typed on the machine" in json.dumps(c), 15)
     # Sent with the server id (and with a prefix of it).
     assert h.run("session", "send", sid, "second, by server id").returncode == 0
     assert h.run("session", "send", sid[:8], "third, by prefix").returncode == 0

@@ -147,3 +147,85 @@ def test_version_conflicts_are_adopted_and_retried(ssd):
     app.send_text(sid, "title comes from the first prompt? no: it was the tool prompt")
     meta = app.wait_metadata(sid, lambda m: m.get("summary") is not None, 10)
     assert meta.get("permissionMode") == "acceptEdits" and meta.get("modelMode") == "opus"
+
+
+def test_bad_input_gets_a_log_line_and_nothing_else(ssd):
+    h = ssd
+    h.start()
+    assert h.wait_running()
+    phone = h.phone()
+    sid = phone.rpc(h.machine_id(), "spawn-happy-session", {"directory": str(h.work)})["sessionId"]
+    app = h.session_phone()
+    app.send_text(sid, "first")
+    app.wait_message(sid, lambda c: "echo: first" in json.dumps(c), 15)
+    # A message the daemon cannot decrypt, and one that is not a user text.
+    import os as _os
+    from happy_emulator.phone import encrypt_value
+    bogus = encrypt_value({"role": "user", "content": {"type": "text", "text": "never"}}, _os.urandom(32), "dataKey")
+    app.send_record(sid, {"role": "user", "content": {"type": "image", "ref": "x"}})
+    raw_local = "bogus-" + str(time.time())
+    import urllib.request
+    req = urllib.request.Request(f"{h.emu.url}/v3/sessions/{sid}/messages", method="POST",
+                                 data=json.dumps({"messages": [{"content": bogus, "localId": raw_local}]}).encode(),
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {h.account.token}"})
+    urllib.request.urlopen(req, timeout=10).read()
+    app.send_text(sid, "second")
+    app.wait_message(sid, lambda c: "echo: second" in json.dumps(c), 15)
+    assert [l["message"]["content"] for l in h.user_lines()] == ["first", "second"]
+    log = open(h.state()["daemonLogPath"]).read()
+    assert "could not be decrypted" in log
+    assert h.local_sessions()[0]["status"] == "running"
+
+
+def test_v3_errors_are_retried_and_unanswered_writes_written_again(ssd):
+    h = ssd
+    h.start()
+    assert h.wait_running()
+    phone = h.phone()
+    sid = phone.rpc(h.machine_id(), "spawn-happy-session", {"directory": str(h.work)})["sessionId"]
+    app = h.session_phone()
+    # claude answers 2 s after the prompt; meanwhile /v3 starts failing 3 times.
+    app.send_text(sid, "__sleep 2 slow answer")
+    assert wait_until(lambda: any(l["message"]["content"] == "__sleep 2 slow answer" for l in h.user_lines()), 10)
+    st, _ = h.emu.call("POST", "/__test/fault", {"path": f"/v3/sessions/{sid}/messages", "method": "POST", "count": 3, "status": 503})
+    assert st == 200
+    app.wait_message(sid, lambda c: "slow answer" in json.dumps(c) and c.get("role") == "agent", 30)
+    local = h.local_sessions()[0]["id"]
+    assert wait_until(lambda: assistant_texts(app, sid) == stdout_texts(h, local), 15)
+    log = open(h.state()["daemonLogPath"]).read()
+    assert "503" in log and "retrying" in log
+    # An agentState write the server never answers (nor applies) is written again.
+    st, _ = h.emu.call("POST", "/__test/sessions/config", {"ignoreEvents": {"update-state": 1}})
+    assert st == 200
+    app.send_text(sid, "__tool Bash " + json.dumps({"command": "touch retried.txt"}))
+    rid, _ = app.wait_request(sid, 30)
+    app.permission(sid, rid, approved=True)
+    assert wait_until(lambda: (h.work / "retried.txt").exists(), 15)
+    assert wait_until(lambda: "update-state not written" in open(h.state()["daemonLogPath"]).read(), 5)
+
+
+def test_resume_reattaches_to_the_same_server_session(ssd):
+    h = ssd
+    h.start()
+    assert h.wait_running()
+    phone = h.phone()
+    sid = phone.rpc(h.machine_id(), "spawn-happy-session", {"directory": str(h.work)})["sessionId"]
+    app = h.session_phone()
+    app.send_text(sid, "before")
+    app.wait_message(sid, lambda c: "echo: before" in json.dumps(c), 15)
+    first = h.local_sessions()[0]
+    assert app.kill(sid)["success"] is True
+    assert wait_until(lambda: h.local_sessions(), 5)
+    assert wait_until(lambda: next(s for s in h.json("session", "list", "--all")["sessions"] if s["id"] == first["id"])["status"] == "stopped", 10)
+    r = phone.rpc(h.machine_id(), "resume-happy-session", {"sessionId": sid})
+    assert r == {"type": "success", "sessionId": sid}, r
+    sessions = h.json("session", "list", "--all")["sessions"]
+    new = next(s for s in sessions if s["id"] != first["id"])
+    assert new["serverSessionId"] == sid and new["status"] in ("starting", "running")
+    argv_resume = first["claudeSessionId"]
+    app.send_text(sid, "after")
+    app.wait_message(sid, lambda c: "echo: after" in json.dumps(c), 15)
+    lines = (h.home / "sessions" / new["id"] / "stdout.jsonl").read_text()
+    assert argv_resume in lines  # the fake claude reports --resume's id as its session id
+    assert len(h.emu.call("GET", "/__test/sessions")[1]["sessions"]) == 1
+    assert phone.rpc(h.machine_id(), "resume-happy-session", {"sessionId": "nope"})["type"] == "error"

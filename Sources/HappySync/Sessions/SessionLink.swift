@@ -57,7 +57,8 @@ public struct SessionLinkTiming: Sendable {
     public var aliveSeconds: Double = 2
     public var policy = ReconnectPolicy()
     public var tokenRejectedDelay: Double = ReconnectPolicy.tokenRejectedDelay
-    public var ackTimeout: Double = 10
+    /// Ack wait of a metadata/agentState write (the server never acks some failures).
+    public var ackTimeout: Double = 5
     public var maxTries = 10
     public init() {}
 }
@@ -121,6 +122,7 @@ actor SessionLink {
     private var completed: [String: CompletedPermission] = [:]
     private var seenIds: [String] = []
     private var pumpFailures = 0
+    private var writeRetries = 0
 
     init(record: SessionRecord, dir: String, file: SessionSyncFile, account: SyncAccount, machine: SyncMachineInfo,
          timing: SessionLinkTiming, sessions: SessionService, encoder: SessionOutputEncoder = LegacyOutputEncoder(),
@@ -324,6 +326,7 @@ actor SessionLink {
         }
         await noteVersions()
         report(outcome, "update-metadata")
+        retryIfUnanswered(outcome) { await $0.pushMetadata() }
     }
 
     private func patchMetadata(_ changes: [String: JSON]) async {
@@ -355,6 +358,23 @@ actor SessionLink {
         }
         await noteVersions()
         report(outcome, "update-state")
+        retryIfUnanswered(outcome) { await $0.pushAgentState() }
+    }
+
+    /// A write the server did not answer (it never acks some failures) is tried again on
+    /// the reconnect schedule while connected (a reconnect writes everything anyway).
+    private func retryIfUnanswered(_ outcome: VersionedValue.Outcome, _ again: @escaping @Sendable (SessionLink) async -> Void) {
+        guard case .notSent = outcome, connected, !stopping else { writeRetries = 0; return }
+        writeRetries += 1
+        guard writeRetries <= 10 else { writeRetries = 0; return }
+        var p = timing.policy
+        for _ in 0..<min(writeRetries, 10) { _ = p.nextDelay() }
+        let d = p.nextDelay()
+        Task { [weak self] in
+            try? await Task.sleep(nanoseconds: UInt64(d * 1e9))
+            guard let self else { return }
+            await again(self)
+        }
     }
 
     private func noteVersions() async {
