@@ -167,7 +167,7 @@ public actor SessionManager: SessionService {
         guard let exe = ExecutableLookup.resolve(command, path: environment["PATH"]) else {
             throw SessionError.spawnFailed(command.contains("/")
                 ? "claude.command \(command) is not an executable file"
-                : "claude.command \(command) was not found in PATH")
+                : "`\(command)` was not found in PATH — install Claude Code or set claude.command in the profile")
         }
         let argv = [exe, "--print", "--output-format", "stream-json", "--verbose", "--input-format", "stream-json"]
             + config.claude.args

@@ -256,11 +256,11 @@ public actor MachineSync: ServerLink {
 
     /// `POST /v1/machines` with our metadata and state `offline`.
     func register() async -> RegisterOutcome {
-        var dek: String? = nil
-        if identity.variant == .dataKey, let pk = identity.accountPublicKey {
-            dek = Base64.encode(DataKeyWrap.wrap(identity.key, recipientPublicKey: pk))
-        }
         do {
+            var dek: String? = nil
+            if identity.variant == .dataKey, let pk = identity.accountPublicKey {
+                dek = Base64.encode(try DataKeyWrap.wrap(identity.key, recipientPublicKey: pk))
+            }
             let rec = try await registry.register(id: identity.machineId, metadata: encrypt(identity.metadata),
                                                   daemonState: encrypt(baseDaemonState("offline")), dataEncryptionKey: dek)
             metadataVersion = rec.metadataVersion
