@@ -76,7 +76,7 @@ public struct NetURL: Sendable, Equatable {
             if let pct = literal.firstIndex(of: "%") {
                 address = String(literal[..<pct])
                 var zone = literal[literal.index(after: pct)...]
-                if zone.hasPrefix("25") && zone.count > 2 { zone = zone.dropFirst(2) }
+                if zone.hasPrefix("25") { zone = zone.dropFirst(2) }  // the RFC 6874 separator is "%25"
                 let decoded = HTTPCodec.percentDecode(String(zone))
                 guard !decoded.isEmpty, decoded.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "%") }) else {
                     throw NetError.invalidURL(text)
