@@ -144,19 +144,26 @@ public struct ConfigLoader: Sendable {
         }
     }
 
+    /// The largest duration (seconds, minutes) or size (MiB) a setting takes: "any positive
+    /// number" is accepted, but the daemon turns these into nanoseconds and bytes, and a
+    /// value like 1e300 would overflow there (a trap with the checks that release builds
+    /// keep). 1e9 is over 31 years or a petabyte.
+    public static let largestAmount = 1e9
+
     func apply(_ key: String, _ v: JSON, to c: inout HappyConfig) {
+        let amount = v.double.map { Swift.min($0, Self.largestAmount) }
         switch key {
         case "serverUrl": c.serverUrl = v.string ?? c.serverUrl
         case "webappUrl": c.webappUrl = v.string ?? c.webappUrl
         case "homeDir": c.homeDir = v.string ?? c.homeDir
         case "daemon.httpPort": c.daemon.httpPort = v.int ?? c.daemon.httpPort
-        case "daemon.heartbeatSeconds": c.daemon.heartbeatSeconds = v.double ?? c.daemon.heartbeatSeconds
-        case "daemon.healthCheckSeconds": c.daemon.healthCheckSeconds = v.double ?? c.daemon.healthCheckSeconds
-        case "daemon.logMaxMiB": c.daemon.logMaxMiB = v.double ?? c.daemon.logMaxMiB
+        case "daemon.heartbeatSeconds": c.daemon.heartbeatSeconds = amount ?? c.daemon.heartbeatSeconds
+        case "daemon.healthCheckSeconds": c.daemon.healthCheckSeconds = amount ?? c.daemon.healthCheckSeconds
+        case "daemon.logMaxMiB": c.daemon.logMaxMiB = amount ?? c.daemon.logMaxMiB
         case "daemon.logFiles": c.daemon.logFiles = v.int ?? c.daemon.logFiles
         case "sessions.max": c.sessions.max = v.int ?? c.sessions.max
-        case "sessions.idleTimeoutMinutes": c.sessions.idleTimeoutMinutes = v.double ?? c.sessions.idleTimeoutMinutes
-        case "sessions.maxOutputMiB": c.sessions.maxOutputMiB = v.double ?? c.sessions.maxOutputMiB
+        case "sessions.idleTimeoutMinutes": c.sessions.idleTimeoutMinutes = amount ?? c.sessions.idleTimeoutMinutes
+        case "sessions.maxOutputMiB": c.sessions.maxOutputMiB = amount ?? c.sessions.maxOutputMiB
         case "claude.command": c.claude.command = v.string ?? c.claude.command
         case "claude.args": c.claude.args = v.array?.compactMap(\.string) ?? c.claude.args
         case "env": c.env = v.object?.compactMapValues(\.string) ?? c.env
