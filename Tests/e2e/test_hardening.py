@@ -84,11 +84,9 @@ def test_many_stalled_connections_do_not_make_the_daemon_unreachable(dh):
             s.sendall(b"GET /status HTTP/1.1\r\nHo")
             socks.append(s)
         time.sleep(0.5)
-        t0 = time.monotonic()
         st = dh.run("daemon", "status", "--json", timeout=30)
-        assert st.returncode == 0, st.stdout + st.stderr
+        assert st.returncode == 0, st.stdout + st.stderr  # not "running but not responding"
         assert json.loads(st.stdout)["running"] is True
-        assert time.monotonic() - t0 < 5  # "not responding" takes 3 tries of 2 s
         open_fds = len(os.listdir(f"/proc/{info['pid']}/fd"))
         assert open_fds < 256
     finally:
@@ -113,7 +111,8 @@ def test_out_of_descriptors_the_daemon_does_not_spin(dh):
         c0, t0 = cpu_seconds(pid), time.monotonic()
         time.sleep(3)
         share = (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
-        assert share < 0.5, f"the daemon used {share:.0%} of a core while out of descriptors"
+        # A spinning accept loop takes a whole core (88 % measured on the old server).
+        assert share < 0.25, f"the daemon used {share:.0%} of a core while out of descriptors"
         # The owner is still served: one waiting connection makes room for it.
         status, body = raw_http(port, f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode(),
                                 timeout=10)
