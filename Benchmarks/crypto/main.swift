@@ -1,4 +1,4 @@
-// happy-bench-crypto: throughput of HappyKit's secretbox and AES-256-GCM.
+// happy-bench-crypto: throughput of HappyCrypto's secretbox and AES-256-GCM.
 // Output, one line per measurement: `<name> <bytes> <MB/s>` (MB = 10^6 bytes).
 // Run through Benchmarks/crypto/run.sh, which also measures libsodium (PyNaCl)
 // and Python `cryptography` in the same run and prints ratios.

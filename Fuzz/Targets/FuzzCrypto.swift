@@ -43,13 +43,26 @@ func fuzzDataKeyUnwrap(_ data: [UInt8]) {
     switch mode & 3 {
     case 0:
         _ = DataKeyWrap.unwrap(rest, recipientSecret: fuzzSecret)
+    case 3:
+        // An arbitrary recipient key (a server-chosen content key): wrap must throw for an
+        // unusable one and never trap.
+        let pub = Array(rest.prefix(32))
+        do {
+            let wrapped = try DataKeyWrap.wrap(fuzzNonce24 + fuzzNonce24.prefix(8), recipientPublicKey: pub,
+                                               ephemeralSecret: Array(fuzzSecret.reversed()), nonce: fuzzNonce24)
+            if wrapped.count != DataKeyWrap.bundleBytes || !X25519.isUsablePublicKey(pub) { fatalError("wrap accepted an unusable key") }
+        } catch {
+            if X25519.isUsablePublicKey(pub) { fatalError("wrap refused a usable key: \(error)") }
+        }
     default:
         var key = Array(rest.prefix(32))
         while key.count < 32 { key.append(UInt8(key.count)) }
         let pub = X25519.publicKey(secret: fuzzSecret)
         var eph = Array(rest.dropFirst(32).prefix(32))
         while eph.count < 32 { eph.append(0x42) }
-        var wrapped = DataKeyWrap.wrap(key, recipientPublicKey: pub, ephemeralSecret: eph, nonce: fuzzNonce24)
+        guard var wrapped = try? DataKeyWrap.wrap(key, recipientPublicKey: pub, ephemeralSecret: eph, nonce: fuzzNonce24) else {
+            fatalError("wrap refused our own public key")
+        }
         if mode & 3 == 1 {
             guard DataKeyWrap.unwrap(wrapped, recipientSecret: fuzzSecret) == key else { fatalError("wrap/unwrap failed") }
         } else {

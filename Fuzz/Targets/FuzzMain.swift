@@ -1,4 +1,4 @@
-// Fuzz driver: one libFuzzer binary for all targets (the HappyKit sources are compiled
+// Fuzz driver: one libFuzzer binary for all targets (the library layers Sources/Happy* are compiled
 // into the same module, so `internal` parsers are reachable without @testable).
 // The target is chosen by the HAPPY_FUZZ_TARGET environment variable (Fuzz/run.sh sets it).
 import Foundation

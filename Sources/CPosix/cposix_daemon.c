@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -45,6 +46,13 @@ int cposix_epoll_wait(int epfd, uint64_t *datas, int *events, int max, int timeo
         events[i] = e;
     }
     return n;
+}
+
+int cposix_fd_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1048576) return 1048576;
+    return (int)rl.rlim_cur;
 }
 
 int cposix_accept4_nonblock(int listen_fd) {
@@ -135,7 +143,7 @@ pid_t cposix_spawn_detached(const char *path, char *const argv[], char *const en
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, stdio_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_addopen(&fa, 1, stdio_path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
     posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     pid_t pid = -1;

@@ -9,6 +9,8 @@ public enum ConfigError: HappyError, Equatable {
     /// An invalid value from the command line (exit 2) or the environment (exit 1).
     case invalidSetting(key: String, value: String, expected: String, from: String, usage: Bool)
     case homeNotWritable(path: String)
+    /// The home folder exists and belongs to another (non-root) user.
+    case homeOwnedByAnotherUser(path: String, owner: UInt32, user: UInt32)
     /// `${VAR}` in a profile `env` value (or a spawn request) with VAR unset.
     case unresolvedVariable(String)
 
@@ -21,6 +23,8 @@ public enum ConfigError: HappyError, Equatable {
             return "\(f):\(l):\(c): \(k) must be \(e) (got \(g))"
         case .invalidSetting(let k, let v, let e, let from, _): return "invalid \(k) '\(v)' from \(from): expected \(e)"
         case .homeNotWritable(let p): return "home directory \(p) is not writable"
+        case .homeOwnedByAnotherUser(let p, let o, let u):
+            return "home directory \(p) belongs to another user (uid \(o), this is uid \(u)); refusing to use it"
         case .unresolvedVariable(let v): return "environment variable \(v) is not set in the daemon's environment"
         }
     }
@@ -33,6 +37,7 @@ public enum ConfigError: HappyError, Equatable {
         case .wrongType: return "fix the value in the profile file"
         case .invalidSetting(_, _, _, let from, _): return "fix \(from)"
         case .homeNotWritable: return "fix its permissions (chmod u+rwx) or choose another --home-dir / HAPPY_HOME_DIR"
+        case .homeOwnedByAnotherUser: return "choose a folder of your own (--home-dir / HAPPY_HOME_DIR), or have its owner hand it over (chown)"
         case .unresolvedVariable: return "set it before starting the daemon or use ${VAR:-default}"
         }
     }

@@ -125,8 +125,16 @@ public struct ConfigLoader: Sendable {
         }
     }
 
+    /// The largest duration (seconds, minutes) or size (MiB) a setting takes: "any positive
+    /// number" is accepted, but the daemon turns these into nanoseconds and bytes, and a
+    /// value like 1e300 would overflow there (a trap with the checks that release builds
+    /// keep). 1e9 is over 31 years or a petabyte.
+    public static let largestAmount = 1e9
+
     func apply(_ key: String, _ v: JSON, to c: inout HappyConfig) {
-        ProfileSchema.setting(key)?.set(&c, v)
+        // Numbers are capped at `largestAmount` (ports and counts are far below it).
+        let capped: JSON = v.double.map { .number(Swift.min($0, Self.largestAmount)) } ?? v
+        ProfileSchema.setting(key)?.set(&c, capped)
     }
 
     /// `profile list`: every visible profile with its description (nil when the file

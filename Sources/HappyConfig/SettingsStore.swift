@@ -7,13 +7,20 @@ import HappyCore
 /// The home directory itself (SPEC §2.2).
 public enum HomeDirectory {
     /// Creates the home folder with 0700 (parents as needed), tightens a wider existing
-    /// mode, and checks that it is a writable directory. Returns a warning to show when
-    /// the mode was tightened.
+    /// mode, and checks that it is a writable directory owned by this user (a folder of
+    /// another non-root user is refused). Returns a warning to show when the mode was
+    /// tightened.
     @discardableResult
     public static func prepare(_ home: HomeLayout) throws -> String? {
         var st = stat()
         let existed = stat(home.root, &st) == 0
         let oldMode = existed ? st.st_mode & 0o777 : 0
+        // A home that belongs to another user is theirs to fill with links and files we
+        // would then trust (credentials, state, logs): refuse it. Root-owned folders are
+        // left to the permission checks (only root could have planted anything there).
+        if existed && st.st_uid != geteuid() && st.st_uid != 0 {
+            throw ConfigError.homeOwnedByAnotherUser(path: home.root, owner: st.st_uid, user: geteuid())
+        }
         let tightened = try FileIO.ensureDirectory(home.root, mode: 0o700)
         if access(home.root, W_OK | X_OK) != 0 { throw ConfigError.homeNotWritable(path: home.root) }
         if tightened {
@@ -35,7 +42,7 @@ public struct SettingsStore: Sendable {
 
     /// The whole file as a JSON object (`{}` when the file does not exist).
     public func read() throws -> JSON {
-        guard let v = try FileIO.readJSON(home.settings) else { return .object([:]) }
+        guard let v = try FileIO.readJSON(home.settings, noFollow: true) else { return .object([:]) }
         guard case .object = v else {
             throw FileIOError.corrupt(path: home.settings, reason: "expected a JSON object")
         }
@@ -85,6 +92,11 @@ public struct SettingsStore: Sendable {
         } catch FileIOError.corrupt(let path, let reason) {
             let moved = FileIO.moveAside(path)
             Log.warn("daemon", "\(path) could not be parsed (\(reason)); moved aside to \(moved ?? "?")")
+            return try? ensureMachineId()
+        } catch FileIOError.symbolicLink(let path) {
+            // Never read or write through it: the link itself is moved aside.
+            let moved = FileIO.moveAside(path)
+            Log.warn("daemon", "\(path) is a symbolic link (not followed); moved aside to \(moved ?? "?")")
             return try? ensureMachineId()
         } catch {
             Log.error("daemon", "settings.json: \((error as? HappyError)?.what ?? "\(error)")")

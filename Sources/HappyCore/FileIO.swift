@@ -9,6 +9,8 @@ public enum FileIOError: HappyError, Equatable {
     case cannotCreateDirectory(path: String, reason: String)
     case notADirectory(path: String)
     case corrupt(path: String, reason: String)
+    /// A file of ours that is a symbolic link (opened with O_NOFOLLOW: never followed).
+    case symbolicLink(path: String)
 
     public var what: String {
         switch self {
@@ -17,6 +19,7 @@ public enum FileIOError: HappyError, Equatable {
         case .cannotCreateDirectory(let p, let r): return "cannot create directory \(p): \(r)"
         case .notADirectory(let p): return "\(p) exists but is not a directory"
         case .corrupt(let p, let r): return "\(p) cannot be parsed (\(r))"
+        case .symbolicLink(let p): return "\(p) is a symbolic link; refusing to follow it"
         }
     }
     public var hint: String? {
@@ -25,6 +28,7 @@ public enum FileIOError: HappyError, Equatable {
         case .cannotRead: return "check that the file exists and is readable"
         case .notADirectory: return "point HAPPY_HOME_DIR / --home-dir at a folder"
         case .corrupt: return "fix or move the file aside; it was left untouched"
+        case .symbolicLink: return "replace the link with a regular file (or remove it), and check who can write to the folder"
         }
     }
 }
@@ -89,7 +93,7 @@ public enum FileIO {
         let fd = open(path, flags)
         if fd < 0 {
             if errno == ENOENT { return nil }
-            if errno == ELOOP { throw FileIOError.cannotRead(path: path, reason: "refusing to follow a symbolic link") }
+            if errno == ELOOP && noFollow { throw FileIOError.symbolicLink(path: path) }
             throw FileIOError.cannotRead(path: path, reason: errnoString())
         }
         defer { close(fd) }

@@ -29,6 +29,12 @@ public final class Log: @unchecked Sendable {
         _minLevel = minLevel
     }
 
+    /// True while a sink is installed (the daemon's log file, or stderr with --verbose).
+    public static var hasSink: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return _sink != nil
+    }
+
     public static func write(_ level: LogLevel, _ component: String, _ message: @autoclosure () -> String) {
         lock.lock()
         let sink = _sink

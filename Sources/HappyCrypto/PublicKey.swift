@@ -42,6 +42,21 @@ public enum X25519 {
         if out.allSatisfy({ $0 == 0 }) { return nil }
         return out
     }
+
+    /// A fixed scalar for `isUsablePublicKey`. Any clamped scalar is a multiple of 8, so
+    /// it sends every point of order 1, 2, 4 or 8 (on the curve or its twist) to zero,
+    /// while a clamped scalar (< 2^255) never is a multiple of a large prime order.
+    private static let probeScalar: [UInt8] = [UInt8](repeating: 0x5a, count: 32)
+
+    /// False for a key that is not 32 bytes, all-zero, or any other low-order point
+    /// (canonical or not): a key agreement with it gives the all-zero secret, so anything
+    /// "encrypted" to it would be readable by anyone.
+    public static func isUsablePublicKey(_ publicKey: [UInt8]) -> Bool {
+        guard publicKey.count == 32 else { return false }
+        guard var s = sharedSecret(secret: probeScalar, publicKey: publicKey) else { return false }
+        Wipe.bytes(&s)
+        return true
+    }
 }
 
 /// NaCl `crypto_box`: X25519 → HSalsa20(shared, 16 zero bytes) → secretbox.

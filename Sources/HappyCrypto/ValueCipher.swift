@@ -99,22 +99,30 @@ public enum ValueCipher {
 public enum DataKeyWrap {
     public static let bundleBytes = 105
 
-    public static func wrap(_ key: [UInt8], recipientPublicKey: [UInt8]) -> [UInt8] {
+    /// Wraps `key` for the account's content public key. Throws `unusablePublicKey` for a
+    /// key that is all-zero or another low-order point (a server can send one in a v2
+    /// login; credentials are checked when loaded, and this check stands behind that).
+    public static func wrap(_ key: [UInt8], recipientPublicKey: [UInt8]) throws -> [UInt8] {
         var eph = SecureRandom.bytes(32)
         defer { Wipe.bytes(&eph) }
-        return wrap(key, recipientPublicKey: recipientPublicKey, ephemeralSecret: eph, nonce: SecureRandom.bytes(24))
+        return try wrap(key, recipientPublicKey: recipientPublicKey, ephemeralSecret: eph, nonce: SecureRandom.bytes(24))
     }
 
-    /// Deterministic form (for vectors and tests). Traps on wrong sizes or an unusable
-    /// recipient key (a low-order point): validate credentials when loading them.
-    public static func wrap(_ key: [UInt8], recipientPublicKey: [UInt8], ephemeralSecret: [UInt8], nonce: [UInt8]) -> [UInt8] {
-        precondition(key.count == 32, "DataKeyWrap: key must be 32 bytes")
-        precondition(recipientPublicKey.count == 32, "DataKeyWrap: recipient public key must be 32 bytes")
-        precondition(ephemeralSecret.count == 32 && nonce.count == 24)
-        let ephPublic = X25519.publicKey(secret: ephemeralSecret)
-        guard let boxed = Box.seal(key, nonce: nonce, recipientPublicKey: recipientPublicKey, senderSecret: ephemeralSecret) else {
-            preconditionFailure("DataKeyWrap: recipient public key is not usable for X25519")
+    /// Deterministic form (for vectors and tests). Throws on wrong sizes or an unusable
+    /// recipient key; never traps.
+    public static func wrap(_ key: [UInt8], recipientPublicKey: [UInt8], ephemeralSecret: [UInt8], nonce: [UInt8]) throws -> [UInt8] {
+        guard key.count == 32 else { throw CryptoError.wrongLength(what: "the wrapped key", expected: 32, got: key.count) }
+        guard recipientPublicKey.count == 32 else {
+            throw CryptoError.wrongLength(what: "the recipient public key", expected: 32, got: recipientPublicKey.count)
         }
+        guard ephemeralSecret.count == 32 else {
+            throw CryptoError.wrongLength(what: "the ephemeral secret", expected: 32, got: ephemeralSecret.count)
+        }
+        guard nonce.count == 24 else { throw CryptoError.wrongLength(what: "the nonce", expected: 24, got: nonce.count) }
+        guard X25519.isUsablePublicKey(recipientPublicKey),
+              let boxed = Box.seal(key, nonce: nonce, recipientPublicKey: recipientPublicKey, senderSecret: ephemeralSecret)
+        else { throw CryptoError.unusablePublicKey }
+        let ephPublic = X25519.publicKey(secret: ephemeralSecret)
         return [0] + ephPublic + nonce + boxed
     }
 

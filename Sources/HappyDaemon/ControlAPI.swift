@@ -18,8 +18,9 @@ public struct DaemonStatusInfo: Sendable {
     public init(machineId: String?, server: ServerLinkStatus) { self.machineId = machineId; self.server = server }
 }
 
-/// The routes of SPEC §4.2 with its check order: 403 (Host), 401, 415, 413, 400 (body),
-/// 404/405, then per-route field checks (400).
+/// The routes of SPEC §4.2 with its check order: 403 (Host, or a browser: `Origin`,
+/// `Sec-Fetch-Site: cross-site|same-site`), 401, 415, 413, 400 (body), 404/405, then
+/// per-route field checks (400).
 public final class ControlAPI: ControlRequestHandler, @unchecked Sendable {
     public let token: String
     public let sessions: SessionService
@@ -95,6 +96,13 @@ public final class ControlAPI: ControlRequestHandler, @unchecked Sendable {
         let hostValues = headers.values("Host")
         guard hostValues.count == 1, hosts.contains(hostValues[0].lowercased()) else {
             return Self.error(403, "forbidden: the Host header must be 127.0.0.1:\(port) or localhost:\(port)")
+        }
+        // Browsers: a web page must never reach the control API, not even /health. Every
+        // browser sends Origin on cross-origin requests and Sec-Fetch-Site on all of them;
+        // our own clients send neither.
+        let fetchSite = headers.values("Sec-Fetch-Site").map { $0.lowercased() }
+        if !headers.values("Origin").isEmpty || fetchSite.contains("cross-site") || fetchSite.contains("same-site") {
+            return Self.error(403, "forbidden: the control API does not answer browsers (Origin / Sec-Fetch-Site)")
         }
         if !(method == "GET" && normalize(path) == "/health") {
             let auth = headers["Authorization"] ?? ""

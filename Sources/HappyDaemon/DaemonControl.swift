@@ -94,13 +94,18 @@ public enum DaemonControl {
         return withHomeFlock(home) {
             var removed: [String] = []
             // Re-read under the flock: a daemon may have started since.
-            if let l = DaemonLock.read(home.daemonLock), l.isLiveDaemon {
+            let lock = DaemonLock.read(home.daemonLock)
+            if let l = lock, l.isLiveDaemon {
                 return .running(pid: l.pid, state: { if case .ok(let s) = DaemonStateFile.read(home.daemonState), s.pid == l.pid { return s }; return nil }())
             }
             if FileIO.exists(home.daemonLock), unlink(home.daemonLock) == 0 { removed.append(home.daemonLock) }
             switch DaemonStateFile.read(home.daemonState) {
             case .ok(let s):
-                if !ProcessProbe.isHappyDaemon(pid: s.pid, expectedStartTime: nil) || s.pid == getpid() {
+                // A state file naming the pid of the stale lock belongs to the same dead
+                // daemon, even when that pid now runs a look-alike command line (the lock's
+                // start time is what told them apart): stale too (SPEC §3.3).
+                let sameAsStaleLock = lock?.pid == s.pid
+                if sameAsStaleLock || !ProcessProbe.isHappyDaemon(pid: s.pid, expectedStartTime: nil) || s.pid == getpid() {
                     if unlink(home.daemonState) == 0 { removed.append(home.daemonState) }
                 } else {
                     return .running(pid: s.pid, state: s)
@@ -150,9 +155,15 @@ public enum DaemonControl {
         }
         try FileIO.ensureDirectory(home.root)
         try FileIO.ensureDirectory(home.logsDir)
-        // Empty daemon-stdio.log before the spawn.
-        let sfd = open(home.daemonStdioLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        if sfd >= 0 { _ = fchmod(sfd, 0o600); close(sfd) }
+        // Empty daemon-stdio.log before the spawn (never through a planted symbolic link:
+        // that would truncate, then append to, whatever it points at).
+        let sfd = open(home.daemonStdioLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        if sfd < 0 {
+            let reason = errno == ELOOP ? "it is a symbolic link (refused)" : errnoString()
+            throw DaemonError.stdioLogUnusable(path: home.daemonStdioLog, reason: reason)
+        }
+        _ = fchmod(sfd, 0o600)
+        close(sfd)
         let args = [executable] + (globalArgs ?? childGlobalArgs(config)) + ["daemon", "start-sync"]
         let pid = spawnDetached(executable, args: args, stdioPath: home.daemonStdioLog)
         if pid < 0 { throw DaemonError.spawnFailed(errnoString(-pid)) }
@@ -186,7 +197,7 @@ public enum DaemonControl {
     }
 
     static func stdioTail(_ home: HomeLayout) -> String {
-        guard let b = try? FileIO.read(home.daemonStdioLog, limit: 1 << 20) else { return "" }
+        guard let b = try? FileIO.read(home.daemonStdioLog, noFollow: true, limit: 1 << 20) else { return "" }
         let lines = String(decoding: b, as: UTF8.self).split(separator: "\n").suffix(3)
         return lines.joined(separator: " | ")
     }

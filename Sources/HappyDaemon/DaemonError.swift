@@ -20,6 +20,8 @@ public enum DaemonError: HappyError, Equatable {
     case api(status: Int, message: String)
     case stopFailed(pid: Int32)
     case spawnFailed(String)
+    /// `logs/daemon-stdio.log` cannot be opened (a symbolic link is refused).
+    case stdioLogUnusable(path: String, reason: String)
 
     public var what: String {
         switch self {
@@ -39,6 +41,7 @@ public enum DaemonError: HappyError, Equatable {
         case .api(_, let m): return m
         case .stopFailed(let p): return "daemon (pid \(p)) did not exit"
         case .spawnFailed(let r): return "cannot start the daemon process: \(r)"
+        case .stdioLogUnusable(let p, let r): return "cannot open \(p): \(r)"
         }
     }
     public var hint: String? {
@@ -55,6 +58,7 @@ public enum DaemonError: HappyError, Equatable {
         case .api: return nil
         case .stopFailed: return "kill it by hand"
         case .spawnFailed: return "check that the happy binary is executable"
+        case .stdioLogUnusable: return "remove it (happy recreates it) and check who else can write to the home folder"
         }
     }
 }

@@ -29,15 +29,21 @@ public final class RotatingLogSink: LogSink, @unchecked Sendable {
     private var onRotate: (@Sendable (String) -> Void)?
     /// Injected clock (tests).
     private let now: @Sendable () -> Date
+    /// `write(2)` (injected by tests to simulate a full disk).
+    private let writeFn: @Sendable (Int32, UnsafeRawPointer, Int) -> Int
+    /// Bytes that could not be written (full disk, I/O error) since the last report.
+    private var unwritten = 0
 
     public init(directory: String, maxBytes: Int, maxFiles: Int, pid: Int32 = getpid(), alsoStderr: Bool = false,
-                now: @escaping @Sendable () -> Date = { Date() }) throws {
+                now: @escaping @Sendable () -> Date = { Date() },
+                write: @escaping @Sendable (Int32, UnsafeRawPointer, Int) -> Int = { Glibc.write($0, $1, $2) }) throws {
         self.directory = directory
         self.maxBytes = max(1024, maxBytes)
         self.maxFiles = max(1, maxFiles)
         self.pid = pid
         self.alsoStderr = alsoStderr
         self.now = now
+        self.writeFn = write
         try FileIO.ensureDirectory(directory)
         try openNewFile()
     }
@@ -77,15 +83,22 @@ public final class RotatingLogSink: LogSink, @unchecked Sendable {
         var date = now()
         var name = Self.fileName(date: date, pid: pid)
         var tries = 0
-        while FileIO.exists(directory + "/" + name) || directory + "/" + name == _path {
+        var p = directory + "/" + name
+        var nfd: Int32 = -1
+        while true {
+            // A new file every time: O_EXCL never opens an existing file or follows a
+            // planted symbolic link (EEXIST → the next second's name).
+            if p != _path && !FileIO.exists(p) {
+                nfd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o600)
+                if nfd >= 0 { break }
+                if errno != EEXIST { throw FileIOError.cannotWrite(path: p, reason: errnoString()) }
+            }
             tries += 1
+            if tries > 100_000 { throw FileIOError.cannotWrite(path: p, reason: "no free log file name") }
             date = date.addingTimeInterval(1)
             name = Self.fileName(date: date, pid: pid)
-            if tries > 100_000 { break }
+            p = directory + "/" + name
         }
-        let p = directory + "/" + name
-        let nfd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        if nfd < 0 { throw FileIOError.cannotWrite(path: p, reason: errnoString()) }
         _ = fchmod(nfd, 0o600)
         if fd >= 0 { Glibc.close(fd) }
         fd = nfd
@@ -114,24 +127,41 @@ public final class RotatingLogSink: LogSink, @unchecked Sendable {
         var cb: (@Sendable (String) -> Void)?
         lock.lock()
         if fd >= 0 {
-            writeAll(fd, bytes)
-            size += bytes.count
+            if unwritten > 0 {
+                // Say once, when writing works again, how much was lost meanwhile.
+                let note = Array((Log.formatLine(date: now(), level: .warn, component: "log",
+                                                 message: "\(unwritten) bytes of log lines were lost (disk full or write error)") + "\n").utf8)
+                let w = writeAll(fd, note, using: writeFn)
+                size += w
+                if w == note.count { unwritten = 0 }
+            }
+            // Only what reached the file counts towards the rotation size: on a full disk
+            // nothing is written, so nothing rotates and no older log is deleted for it.
+            let written = writeAll(fd, bytes, using: writeFn)
+            size += written
+            unwritten += bytes.count - written
             if size >= maxBytes {
                 if (try? openNewFile()) != nil { rotated = _path; cb = onRotate }
             }
         }
         lock.unlock()
-        if alsoStderr { writeAll(2, bytes) }
+        if alsoStderr { _ = writeAll(2, bytes, using: { Glibc.write($0, $1, $2) }) }
         if let rotated, let cb { cb(rotated) }
     }
 
-    private func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+    /// Bytes lost so far to failed writes (tests, diagnostics).
+    var lostBytes: Int { lock.lock(); defer { lock.unlock() }; return unwritten }
+
+    /// Writes as much as it can; returns the number of bytes written.
+    private func writeAll(_ fd: Int32, _ bytes: [UInt8], using write: (Int32, UnsafeRawPointer, Int) -> Int) -> Int {
         var off = 0
         while off < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }
-            if n < 0 { if errno == EINTR { continue }; return }
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
+            if n < 0 { if errno == EINTR { continue }; break }
+            if n == 0 { break }
             off += n
         }
+        return off
     }
 
     public func close() {

@@ -7,7 +7,9 @@ import HappyCore
 
 /// HTTP/1.1 client over `NetConnection` (TCP, TLS, CONNECT proxy). Implements the
 /// `HTTPTransport` seam used by the REST layer. Responses with `Content-Length`,
-/// chunked or until-close bodies; whole-request timeout; idle keep-alive reuse.
+/// chunked or until-close bodies (at most `NetOptions.maxResponseBytes`, held once);
+/// whole-request timeout; idle keep-alive reuse. Over TLS, a body that ends without
+/// `close_notify` is a truncation error.
 public final class HTTPClient: HTTPTransport, @unchecked Sendable {
     public let options: NetOptions
     public var userAgent: String
@@ -108,6 +110,13 @@ public final class HTTPClient: HTTPTransport, @unchecked Sendable {
             if chunk.isEmpty && received == 0 {
                 conn.close()
                 throw NetError.connectionLost(target: url.origin, reason: "server closed the connection without a response")
+            }
+            if chunk.isEmpty && conn.closedWithoutNotify {
+                // A complete message would have been returned before the end of the stream:
+                // this response was cut, and without close_notify nothing says it is whole.
+                conn.close()
+                throw NetError.connectionLost(target: url.origin,
+                                              reason: "the TLS connection closed without close_notify before the response was complete (truncated)")
             }
             parser.append(chunk)
             do {

@@ -142,9 +142,13 @@ public struct HTTPMessageParser: Sendable {
         case none, length(Int), chunked, untilClose
         var isChunked: Bool { if case .chunked = self { return true }; return false }
     }
+    /// Chunked bodies are decoded in place: each chunk's data moves down to `decodedEnd`
+    /// (right after the bytes already decoded), and the framing bytes between the decoded
+    /// body and the next unparsed byte are dropped whenever more input is needed. So the
+    /// body is held once, never as raw + decoded copies.
     private struct ChunkState: Sendable {
-        var body: [UInt8] = []
         var pos = 0  // absolute index in buf where the next chunk-size line starts
+        var decodedEnd = 0  // absolute index in buf where the decoded body ends
         var active = false
     }
 
@@ -273,15 +277,24 @@ public struct HTTPMessageParser: Sendable {
             headers.add(String(name), value)
         }
         var mode: BodyMode = .none
-        if let te = headers["Transfer-Encoding"] {
-            if te.lowercased().trimmingCharacters(in: " \t") == "chunked" {
-                mode = .chunked
-            } else {
-                throw HTTPParseError.unsupportedTransferEncoding(te)
+        let transferEncodings = headers.values("Transfer-Encoding")
+        let contentLengths = headers.values("Content-Length")
+        let version = kind == .request ? parts[2] : parts[0]
+        if !transferEncodings.isEmpty {
+            // RFC 9112 §6.1–6.3: a message with both is a smuggling attempt; Transfer-Encoding
+            // in HTTP/1.0 is faulty framing; the codings of every field form one list, and the
+            // only coding we decode is a single, final `chunked`.
+            if !contentLengths.isEmpty { throw HTTPParseError.malformed("both Content-Length and Transfer-Encoding") }
+            if version == "HTTP/1.0" { throw HTTPParseError.malformed("Transfer-Encoding in an HTTP/1.0 message") }
+            let codings = transferEncodings.flatMap { $0.split(separator: ",") }
+                .map { $0.trimmingCharacters(in: " \t").lowercased() }
+            guard codings == ["chunked"] else {
+                throw HTTPParseError.unsupportedTransferEncoding(transferEncodings.joined(separator: ", "))
             }
-        } else if let cls = headers.values("Content-Length").first {
-            let all = headers.values("Content-Length")
-            guard all.allSatisfy({ $0 == cls }), let n = Int(cls), n >= 0, cls.allSatisfy(\.isNumber) else {
+            mode = .chunked
+        } else if let cls = contentLengths.first {
+            guard contentLengths.allSatisfy({ $0 == cls }), !cls.isEmpty, cls.utf8.count <= 18,
+                  cls.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let n = Int(cls) else {
                 throw HTTPParseError.malformed("bad Content-Length")
             }
             if n > maxBodyBytes { 
@@ -299,7 +312,7 @@ public struct HTTPMessageParser: Sendable {
         }
         if kind == .response, expectNoBody { mode = .none }
         head = Head(startLine: parts, headers: headers, bodyMode: mode, bodyStart: end + 4)
-        chunk = ChunkState(body: [], pos: end + 4, active: mode.isChunked)
+        chunk = ChunkState(pos: end + 4, decodedEnd: end + 4, active: mode.isChunked)
     }
 
     private mutating func nextMessage(eof: Bool) throws -> (Head, [UInt8])? {
@@ -317,56 +330,110 @@ public struct HTTPMessageParser: Sendable {
                 if eof { throw HTTPParseError.malformed("connection closed inside a body") }
                 return nil
             }
-            let body = Array(buf[h.bodyStart..<(h.bodyStart + n)])
-            finish(at: h.bodyStart + n)
-            return (h, body)
+            return (h, takeBody(h.bodyStart, h.bodyStart + n, next: h.bodyStart + n))
         case .untilClose:
             if buf.count - h.bodyStart > maxBodyBytes { throw HTTPParseError.bodyTooLarge }
             guard eof else { return nil }
-            let body = Array(buf[h.bodyStart...])
-            finish(at: buf.count)
-            return (h, body)
+            return (h, takeBody(h.bodyStart, buf.count, next: buf.count))
         case .chunked:
             while true {
                 // find CRLF after chunk.pos
                 guard let lineEnd = findCRLF(from: chunk.pos) else {
                     if buf.count - chunk.pos > 1024 { throw HTTPParseError.malformed("chunk size line too long") }
                     if eof { throw HTTPParseError.malformed("connection closed inside a chunked body") }
+                    dropChunkFraming()
                     return nil
                 }
-                let sizeText = String(decoding: buf[chunk.pos..<lineEnd], as: UTF8.self)
-                let hex = sizeText.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: " \t") } ?? ""
-                guard !hex.isEmpty, hex.count <= 8, let size = Int(hex, radix: 16), size >= 0 else {
-                    throw HTTPParseError.malformed("bad chunk size")
-                }
+                let size = try Self.chunkSize(buf[chunk.pos..<lineEnd])
                 if size == 0 {
-                    // trailers until an empty line
+                    // trailers until an empty line (bounded like a head)
                     var p = lineEnd + 2
                     while true {
                         guard let e = findCRLF(from: p) else {
+                            if buf.count - lineEnd > maxHeaderBytes { throw HTTPParseError.headersTooLarge }
                             if eof { throw HTTPParseError.malformed("connection closed inside chunk trailers") }
+                            dropChunkFraming()
                             return nil
                         }
                         if e == p { p = e + 2; break }
                         p = e + 2
+                        if p - lineEnd > maxHeaderBytes { throw HTTPParseError.headersTooLarge }
                     }
-                    let body = chunk.body
-                    finish(at: p)
-                    return (h, body)
+                    return (h, takeBody(h.bodyStart, chunk.decodedEnd, next: p))
                 }
-                if chunk.body.count + size > maxBodyBytes { throw HTTPParseError.bodyTooLarge }
+                if chunk.decodedEnd - h.bodyStart + size > maxBodyBytes { throw HTTPParseError.bodyTooLarge }
                 let dataStart = lineEnd + 2
                 guard buf.count >= dataStart + size + 2 else {
                     if eof { throw HTTPParseError.malformed("connection closed inside a chunk") }
+                    dropChunkFraming()
                     return nil
                 }
                 guard buf[dataStart + size] == 13, buf[dataStart + size + 1] == 10 else {
                     throw HTTPParseError.malformed("chunk not followed by CRLF")
                 }
-                chunk.body.append(contentsOf: buf[dataStart..<(dataStart + size)])
+                // Move the chunk's data down onto the end of the decoded body (memmove).
+                if dataStart != chunk.decodedEnd {
+                    let to = chunk.decodedEnd
+                    buf.withUnsafeMutableBytes { b in
+                        (b.baseAddress! + to).copyMemory(from: b.baseAddress! + dataStart, byteCount: size)
+                    }
+                }
+                chunk.decodedEnd += size
                 chunk.pos = dataStart + size + 2
             }
         }
+    }
+
+    /// RFC 9112 §7.1: `chunk-size = 1*HEXDIG`, then optional white space and `;ext`.
+    /// No sign, no prefix, no leading space (a lenient parser here is a smuggling vector).
+    static func chunkSize(_ line: ArraySlice<UInt8>) throws -> Int {
+        var size = 0
+        var digits = 0
+        var i = line.startIndex
+        while i < line.endIndex {
+            let c = line[i]
+            let v: Int
+            switch c {
+            case 0x30...0x39: v = Int(c - 0x30)
+            case 0x41...0x46: v = Int(c - 0x41 + 10)
+            case 0x61...0x66: v = Int(c - 0x61 + 10)
+            default: v = -1
+            }
+            if v < 0 { break }
+            digits += 1
+            if digits > 8 { throw HTTPParseError.malformed("bad chunk size") }
+            size = size << 4 | v
+            i += 1
+        }
+        guard digits > 0 else { throw HTTPParseError.malformed("bad chunk size") }
+        while i < line.endIndex, line[i] == 0x20 || line[i] == 0x09 { i += 1 }
+        guard i == line.endIndex || line[i] == UInt8(ascii: ";") else { throw HTTPParseError.malformed("bad chunk size") }
+        return size
+    }
+
+    /// Drops the framing bytes already parsed (between the decoded body and the next
+    /// chunk line) so a chunked body costs its decoded size, not its wire size.
+    private mutating func dropChunkFraming() {
+        guard chunk.pos > chunk.decodedEnd else { return }
+        buf.removeSubrange(chunk.decodedEnd..<chunk.pos)
+        chunk.pos = chunk.decodedEnd
+    }
+
+    /// The body `buf[from..<to]`, the next message starting at `next`. When nothing
+    /// follows (the usual case) the buffer itself becomes the body: no second copy.
+    private mutating func takeBody(_ from: Int, _ to: Int, next: Int) -> [UInt8] {
+        if next == buf.count {
+            var body: [UInt8] = []
+            swap(&body, &buf)
+            body.removeLast(body.count - to)
+            body.removeFirst(from)
+            start = 0; scanFrom = 0; head = nil
+            chunk = ChunkState()
+            return body
+        }
+        let body = Array(buf[from..<to])
+        finish(at: next)
+        return body
     }
 
     private func findCRLF(from: Int) -> Int? {

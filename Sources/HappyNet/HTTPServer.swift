@@ -20,11 +20,26 @@ public protocol ControlRequestHandler: Sendable {
 /// HTTP/1.1 server on 127.0.0.1 over POSIX sockets: one dedicated thread runs an epoll
 /// loop with non-blocking sockets; complete requests go to the handler, responses come
 /// back through a queue + eventfd. Keep-alive, pipelining (one request in flight per
-/// connection), idle timeout, bounded buffers and connection count. Input never crashes it.
+/// connection), bounded buffers. Input never crashes it.
+///
+/// Slow or hostile local clients cannot starve it:
+/// - every connection has a deadline that more bytes do not push back: `idleTimeout`
+///   between requests, `requestTimeout` for a whole request (head and body) from its
+///   first byte, and again for a response to be taken; it is dropped when it passes
+///   (never while its handler runs);
+/// - at most `maxConnections` at once, kept below the process's descriptor limit; a new
+///   connection beyond it evicts the connection that has waited longest without a
+///   request in its handler, so the owner's CLI is still served by a full server;
+/// - out of descriptors (`EMFILE`/`ENFILE`), it evicts one waiting connection and stops
+///   polling the listening socket for `acceptPause` seconds instead of spinning.
 public final class ControlServer: @unchecked Sendable {
     public let requestedPort: Int
     public let idleTimeout: Double
+    public let requestTimeout: Double
+    /// Connections served at once: the requested number, lowered to leave descriptors
+    /// for everything else the process holds (`connectionCap`).
     public let maxConnections: Int
+    public let acceptPause: Double
     private let handler: ControlRequestHandler
     private let maxHeaderBytes: Int
     private let maxBodyBytes: Int
@@ -34,24 +49,31 @@ public final class ControlServer: @unchecked Sendable {
     private var wakeFd: Int32 = -1
     private(set) public var port: Int = 0
 
+    private enum Phase { case fresh, idle, request, busy, writing }
     private final class Conn {
         let id: UInt64
         let fd: Int32
         var parser: HTTPMessageParser
         var out: [UInt8] = []
         var outOff = 0
-        var lastActivity: Double
+        var phase: Phase = .fresh
+        /// Dropped at this time unless busy; never moved by more bytes of the same phase.
+        var deadline: Double
+        /// When the current wait began (eviction picks the oldest).
+        var since: Double
         var busy = false
         var closeAfterWrite = false
         var readClosed = false
         var wantWrite = false
-        init(id: UInt64, fd: Int32, parser: HTTPMessageParser, now: Double) {
-            self.id = id; self.fd = fd; self.parser = parser; self.lastActivity = now
+        init(id: UInt64, fd: Int32, parser: HTTPMessageParser, now: Double, deadline: Double) {
+            self.id = id; self.fd = fd; self.parser = parser; self.since = now; self.deadline = deadline
         }
         var pending: Int { out.count - outOff }
     }
     private var conns: [UInt64: Conn] = [:]
     private var nextId: UInt64 = 2
+    /// While set, the listening socket is out of the epoll set (descriptor exhaustion).
+    private var acceptPausedUntil: Double?
 
     private let qLock = Lock()
     private var completions: [(UInt64, HTTPResponse, Bool)] = []
@@ -60,18 +82,39 @@ public final class ControlServer: @unchecked Sendable {
     private var running = false
 
     /// Counters for tests and diagnostics.
-    public struct Stats: Sendable { public var accepted = 0, rejected = 0, idleDropped = 0, requests = 0, open = 0 }
+    public struct Stats: Sendable {
+        public var accepted = 0, rejected = 0, requests = 0, open = 0
+        /// Dropped at their deadline (idle, slow request, response not taken).
+        public var timedOut = 0
+        /// Closed to make room for a new connection (at the cap or out of descriptors).
+        public var evicted = 0
+        /// `accept` failed with EMFILE/ENFILE (each pauses the listening socket).
+        public var acceptPauses = 0
+    }
     private var _stats = Stats()
     public var stats: Stats { qLock.lock(); defer { qLock.unlock() }; return _stats }
 
-    public init(port: Int, handler: ControlRequestHandler, idleTimeout: Double = 10, maxConnections: Int = 1024,
+    /// - requestTimeout: defaults to `idleTimeout`.
+    /// - maxConnections: an upper bound; the effective value also respects the
+    ///   descriptor limit (`fdLimit`, default the soft RLIMIT_NOFILE).
+    public init(port: Int, handler: ControlRequestHandler, idleTimeout: Double = 10, requestTimeout: Double? = nil,
+                maxConnections: Int = 1024, fdLimit: Int? = nil, acceptPause: Double = 0.1,
                 maxHeaderBytes: Int = 16 * 1024, maxBodyBytes: Int = 1 << 20) {
         self.requestedPort = port
         self.handler = handler
         self.idleTimeout = idleTimeout
-        self.maxConnections = maxConnections
+        self.requestTimeout = requestTimeout ?? idleTimeout
+        self.maxConnections = Self.connectionCap(requested: maxConnections, fdLimit: fdLimit ?? Int(cposix_fd_limit()))
+        self.acceptPause = acceptPause
         self.maxHeaderBytes = maxHeaderBytes
         self.maxBodyBytes = maxBodyBytes
+    }
+
+    /// Keeps a quarter of the descriptors (at least 64) for the rest of the process:
+    /// session files and pipes, the log, server connections, files being read.
+    public static func connectionCap(requested: Int, fdLimit: Int) -> Int {
+        let reserve = max(64, fdLimit / 4)
+        return max(8, min(requested, fdLimit - reserve))
     }
 
     /// Binds 127.0.0.1:port; returns the port actually used. Throws `listenFailed`
@@ -127,15 +170,24 @@ public final class ControlServer: @unchecked Sendable {
             if stopping && stopDeadline == nil {
                 stopDeadline = now() + 1
                 if listenFd >= 0 {
-                    _ = cposix_epoll_ctl(epfd, 2, listenFd, 0, 0)
+                    if acceptPausedUntil == nil { _ = cposix_epoll_ctl(epfd, 2, listenFd, 0, 0) }
                     close(listenFd)
                     listenFd = -1
+                    acceptPausedUntil = nil
                 }
             }
             if let d = stopDeadline {
                 if now() > d || conns.values.allSatisfy({ $0.pending == 0 }) { break }
             }
-            let n = cposix_epoll_wait(epfd, &datas, &evs, 256, stopDeadline != nil ? 20 : (conns.isEmpty ? 2000 : 250))
+            if let until = acceptPausedUntil, now() >= until, listenFd >= 0 {
+                acceptPausedUntil = nil
+                _ = cposix_epoll_ctl(epfd, 0, listenFd, 1, 0)
+            }
+            var timeoutMs: Int32 = stopDeadline != nil ? 20 : (conns.isEmpty ? 2000 : 250)
+            if let until = acceptPausedUntil {
+                timeoutMs = min(timeoutMs, Int32(max(1, ((until - now()) * 1000).rounded(.up))))
+            }
+            let n = cposix_epoll_wait(epfd, &datas, &evs, 256, timeoutMs)
             if n > 0 {
                 for i in 0..<Int(n) {
                     let d = datas[i]
@@ -150,7 +202,7 @@ public final class ControlServer: @unchecked Sendable {
             let t = now()
             if t - lastSweep >= 0.25 {
                 lastSweep = t
-                sweepIdle(t)
+                sweepDeadlines(t)
             }
         }
         for c in conns.values { closeConn(c) }
@@ -162,20 +214,72 @@ public final class ControlServer: @unchecked Sendable {
     }
 
     private func acceptAll() {
-        while true {
+        var evictedForDescriptors = false
+        while listenFd >= 0 && acceptPausedUntil == nil {
             let fd = cposix_accept4_nonblock(listenFd)
-            if fd < 0 { return }  // EAGAIN or error: try again on the next readiness
-            if conns.count >= maxConnections {
+            if fd < 0 {
+                let e = -fd
+                if e == EINTR || e == ECONNABORTED { continue }
+                if e == EMFILE || e == ENFILE {
+                    qLock.lock(); _stats.acceptPauses += 1; qLock.unlock()
+                    // Free one descriptor for the next client (the owner's CLI), once per
+                    // round, then stop polling the listening socket for a moment: it stays
+                    // readable while the backlog is full, and polling it would spin.
+                    if !evictedForDescriptors && evictOldest() { evictedForDescriptors = true; continue }
+                    pauseAccepting()
+                }
+                return  // EAGAIN, or an error to retry on the next readiness
+            }
+            if conns.count >= maxConnections && !evictOldest() {
                 close(fd)
                 qLock.lock(); _stats.rejected += 1; qLock.unlock()
                 continue
             }
             let id = nextId
             nextId += 1
-            let c = Conn(id: id, fd: fd, parser: HTTPMessageParser(kind: .request, maxHeaderBytes: maxHeaderBytes, maxBodyBytes: maxBodyBytes), now: now())
+            let t = now()
+            let c = Conn(id: id, fd: fd, parser: HTTPMessageParser(kind: .request, maxHeaderBytes: maxHeaderBytes, maxBodyBytes: maxBodyBytes),
+                         now: t, deadline: t + idleTimeout)
             conns[id] = c
+            rearm(c, t)
             _ = cposix_epoll_ctl(epfd, 0, fd, 1, id)
             qLock.lock(); _stats.accepted += 1; _stats.open = conns.count; qLock.unlock()
+        }
+    }
+
+    private func pauseAccepting() {
+        guard acceptPausedUntil == nil, listenFd >= 0 else { return }
+        acceptPausedUntil = now() + acceptPause
+        _ = cposix_epoll_ctl(epfd, 2, listenFd, 0, 0)
+    }
+
+    /// Closes the connection that has waited longest without a request in its handler.
+    /// False when every connection is busy.
+    @discardableResult
+    private func evictOldest() -> Bool {
+        var victim: Conn?
+        for c in conns.values where !c.busy {
+            if victim == nil || c.since < victim!.since || (c.since == victim!.since && c.id < victim!.id) { victim = c }
+        }
+        guard let victim else { return false }
+        closeConn(victim)
+        qLock.lock(); _stats.evicted += 1; qLock.unlock()
+        return true
+    }
+
+    /// Deadline bookkeeping after anything that can change what a connection waits for.
+    /// A deadline is set when a phase begins and only then: bytes trickling in one at a
+    /// time do not extend it.
+    private func rearm(_ c: Conn, _ t: Double) {
+        let phase: Phase
+        if c.busy { phase = .busy } else if c.pending > 0 { phase = .writing } else if c.parser.isInsideMessage { phase = .request } else { phase = .idle }
+        guard phase != c.phase else { return }
+        c.phase = phase
+        c.since = t
+        switch phase {
+        case .idle: c.deadline = t + idleTimeout
+        case .request, .writing: c.deadline = t + requestTimeout
+        case .busy, .fresh: c.deadline = .infinity
         }
     }
 
@@ -186,9 +290,9 @@ public final class ControlServer: @unchecked Sendable {
             rounds += 1
             let n = buf.withUnsafeMutableBytes { read(c.fd, $0.baseAddress!, $0.count) }
             if n > 0 {
-                c.lastActivity = now()
                 if !c.closeAfterWrite {
                     buf.withUnsafeBytes { c.parser.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                    rearm(c, now())
                 }
                 if c.parser.bufferedByteCount > maxHeaderBytes + maxBodyBytes + 64 * 1024 {
                     // Far more than one request can need: an abusive client.
@@ -215,6 +319,7 @@ public final class ControlServer: @unchecked Sendable {
 
     /// Parses and dispatches buffered requests while the connection is free.
     private func processBuffered(_ c: Conn) {
+        defer { if conns[c.id] != nil { rearm(c, now()) } }
         while conns[c.id] != nil && !c.busy && !c.closeAfterWrite && c.pending < (1 << 20) {
             let req: HTTPRequest?
             do {
@@ -230,6 +335,8 @@ public final class ControlServer: @unchecked Sendable {
                 return
             }
             guard let req else { return }
+            // A new request may already be buffered behind this one: its time starts now.
+            c.phase = .fresh
             qLock.lock(); _stats.requests += 1; qLock.unlock()
             let keep = req.keepAlive
             if let r = handler.immediate(req) {
@@ -280,13 +387,14 @@ public final class ControlServer: @unchecked Sendable {
     private func flush(_ c: Conn, resume: Bool) {
         while c.pending > 0 {
             let n = c.out.withUnsafeBytes { send(c.fd, $0.baseAddress! + c.outOff, c.pending, Int32(MSG_NOSIGNAL)) }
-            if n > 0 { c.outOff += n; c.lastActivity = now(); continue }
+            if n > 0 { c.outOff += n; continue }
             if n < 0 && errno == EINTR { continue }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
                 if !c.wantWrite {
                     c.wantWrite = true
                     _ = cposix_epoll_ctl(epfd, 1, c.fd, c.readClosed ? 2 : 3, c.id)
                 }
+                rearm(c, now())
                 return
             }
             closeConn(c)
@@ -299,13 +407,13 @@ public final class ControlServer: @unchecked Sendable {
             _ = cposix_epoll_ctl(epfd, 1, c.fd, c.readClosed ? 0 : 1, c.id)
         }
         if c.closeAfterWrite && !c.busy { closeConn(c); return }
-        if resume && !c.busy { processBuffered(c) }
+        if resume && !c.busy { processBuffered(c) } else { rearm(c, now()) }
     }
 
-    private func sweepIdle(_ t: Double) {
-        for c in Array(conns.values) where !c.busy && t - c.lastActivity > idleTimeout {
+    private func sweepDeadlines(_ t: Double) {
+        for c in Array(conns.values) where !c.busy && t > c.deadline {
             closeConn(c)
-            qLock.lock(); _stats.idleDropped += 1; qLock.unlock()
+            qLock.lock(); _stats.timedOut += 1; qLock.unlock()
         }
     }
 

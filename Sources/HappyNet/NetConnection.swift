@@ -69,6 +69,9 @@ public final class NetConnection: @unchecked Sendable {
     var label: String { url.origin }
     /// Monotonic time of the last use (pool bookkeeping).
     var lastUsedNs: UInt64 = 0
+    /// Set when `read` returned end-of-stream because a TLS peer closed the TCP
+    /// connection without `close_notify`: what was read may be truncated.
+    public private(set) var closedWithoutNotify = false
     var requestsServed = 0
 
     private init(fd: Int32, url: NetURL, proxy: ProxyEndpoint?) {
@@ -87,7 +90,7 @@ public final class NetConnection: @unchecked Sendable {
         cposix_install_sigpipe_noop()
         let proxy = try options.proxies.proxy(for: url)
         let connectDeadline = Deadline.earliest(deadline, .after(options.connectTimeout))
-        let (host, port) = proxy.map { ($0.host, $0.port) } ?? (url.host, url.port)
+        let (host, port) = proxy.map { ($0.host, $0.port) } ?? (url.connectHost, url.port)
         var err: Int32 = 0
         var ebuf = [CChar](repeating: 0, count: 256)
         let fd = cposix_tcp_connect(host, Int32(port), connectDeadline.remainingMs, &err, &ebuf, Int32(ebuf.count))
@@ -148,18 +151,34 @@ public final class NetConnection: @unchecked Sendable {
         guard pending.isEmpty else { throw NetError.protocolError(target: label, reason: "proxy sent data before TLS") }
         guard let s = SSL_new(ctx) else { throw NetError.tls(target: label, reason: TLSContexts.opensslReason() ?? "SSL_new failed") }
         ssl = s
-        SSL_set_fd(s, fd)
-        let isIP = url.host.contains(":") || url.host.split(separator: ".").count == 4 && url.host.allSatisfy { $0.isNumber || $0 == "." }
-        if isIP {
-            _ = happy_tls_set_expected_ip(s, url.host)
-        } else {
-            _ = happy_SSL_set_tlsext_host_name(s, url.host)
-            _ = SSL_set1_host(s, url.host)
+        guard SSL_set_fd(s, fd) == 1 else { throw NetError.tls(target: label, reason: TLSContexts.opensslReason() ?? "SSL_set_fd failed") }
+        // The peer identity check must be in place before the handshake: every setter is
+        // checked, and a host we cannot express as an expected name or address fails
+        // closed instead of skipping the check.
+        let identityFailed = { (what: String) -> NetError in
+            ERR_clear_error()
+            return NetError.tls(target: self.label, reason: "cannot set up the certificate check for \(what)")
+        }
+        switch TLSPeerIdentity(host: url.host) {
+        case .ip(let ip):
+            guard happy_tls_set_expected_ip(s, ip) == 1 else { throw identityFailed("the address \(ip)") }
+        case .dns(let name):
+            guard happy_SSL_set_tlsext_host_name(s, name) == 1, SSL_set1_host(s, name) == 1 else {
+                throw identityFailed("the host name \(name)")
+            }
+        case .invalid:
+            throw identityFailed("the host \(url.host)")
         }
         while true {
             ERR_clear_error()
             let r = SSL_connect(s)
-            if r == 1 { return }
+            if r == 1 {
+                // Belt and braces: SSL_VERIFY_PEER already fails the handshake otherwise.
+                guard happy_tls_peer_verified(s) == 1 else {
+                    throw NetError.tls(target: label, reason: "certificate verify failed: no verified peer certificate")
+                }
+                return
+            }
             let e = SSL_get_error(s, r)
             switch e {
             case SSL_ERROR_WANT_READ: try wait(Int32(cposix_POLLIN), deadline: deadline)
@@ -226,6 +245,7 @@ public final class NetConnection: @unchecked Sendable {
             let n = buf.withUnsafeMutableBytes { SSL_read(ssl, $0.baseAddress, Int32($0.count)) }
             let e = n > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl, n)
             let sysErr = errno
+            let unexpectedEOF = e == SSL_ERROR_SSL && happy_tls_error_is_unexpected_eof(ERR_peek_error()) == 1
             let reason = (e == SSL_ERROR_SSL) ? TLSContexts.opensslReason() : nil
             sslLock.unlock()
             if n > 0 { return Array(buf[0..<Int(n)]) }
@@ -233,8 +253,14 @@ public final class NetConnection: @unchecked Sendable {
             case SSL_ERROR_ZERO_RETURN: return []
             case SSL_ERROR_WANT_READ: try wait(Int32(cposix_POLLIN), deadline: deadline)
             case SSL_ERROR_WANT_WRITE: try wait(Int32(cposix_POLLOUT), deadline: deadline)
+            case SSL_ERROR_SSL where unexpectedEOF:
+                // The peer closed TCP without close_notify: end of stream, but possibly a
+                // truncated one (an attacker can cut a connection). Callers that need the
+                // whole stream (an HTTP body read until close) check `closedWithoutNotify`.
+                closedWithoutNotify = true
+                return []
             case SSL_ERROR_SYSCALL:
-                if sysErr == 0 || sysErr == EAGAIN { return [] }
+                if sysErr == 0 || sysErr == EAGAIN { closedWithoutNotify = true; return [] }
                 throw NetError.connectionLost(target: label, reason: errnoReason(sysErr))
             default:
                 throw NetError.tls(target: label, reason: reason ?? "read failed")

@@ -39,8 +39,10 @@ public struct NetURL: Sendable, Equatable {
     public var scheme: String
     public var user: String?
     public var password: String?
-    /// Host without IPv6 brackets, lower-cased.
+    /// Host without IPv6 brackets and without a zone id, lower-cased.
     public var host: String
+    /// The zone of a scoped IPv6 literal (`[fe80::1%25eth0]` → `eth0`), else nil.
+    public var zoneId: String?
     public var port: Int
     /// Origin-form request target: `/path?query` (at least `/`).
     public var target: String
@@ -67,7 +69,22 @@ public struct NetURL: Sendable, Equatable {
         var portText: Substring? = nil
         if authority.first == "[" {
             guard let close = authority.firstIndex(of: "]") else { throw NetError.invalidURL(text) }
-            host = String(authority[authority.index(after: authority.startIndex)..<close]).lowercased()
+            let literal = String(authority[authority.index(after: authority.startIndex)..<close])
+            // RFC 6874: `[address%25zone]` (a bare `%zone` is accepted too). The address
+            // must be a real IPv6 address: it is what the certificate is checked against.
+            var address = literal
+            if let pct = literal.firstIndex(of: "%") {
+                address = String(literal[..<pct])
+                var zone = literal[literal.index(after: pct)...]
+                if zone.hasPrefix("25") { zone = zone.dropFirst(2) }  // the RFC 6874 separator is "%25"
+                let decoded = HTTPCodec.percentDecode(String(zone))
+                guard !decoded.isEmpty, decoded.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "%") }) else {
+                    throw NetError.invalidURL(text)
+                }
+                zoneId = decoded
+            }
+            guard TLSPeerIdentity.isIPv6Literal(address) else { throw NetError.invalidURL(text) }
+            host = address.lowercased()
             let after = authority[authority.index(after: close)...]
             if !after.isEmpty {
                 guard after.first == ":" else { throw NetError.invalidURL(text) }
@@ -96,8 +113,13 @@ public struct NetURL: Sendable, Equatable {
 
     public var isTLS: Bool { scheme == "https" || scheme == "wss" }
     public var defaultPort: Int { isTLS ? 443 : 80 }
-    /// `host` with brackets for IPv6 literals.
-    public var hostForURL: String { host.contains(":") ? "[\(host)]" : host }
+    /// What to resolve and connect to: the host, with `%zone` for a scoped IPv6 address.
+    public var connectHost: String { zoneId.map { "\(host)%\($0)" } ?? host }
+    /// `host` with brackets for IPv6 literals (and the zone as `%25zone`, RFC 6874).
+    public var hostForURL: String {
+        guard host.contains(":") else { return host }
+        return "[\(host)\(zoneId.map { "%25" + $0 } ?? "")]"
+    }
     /// `host:port` (brackets for IPv6).
     public var hostPort: String { "\(hostForURL):\(port)" }
     /// Value for the `Host` header (port omitted when default).
@@ -157,5 +179,33 @@ public final class SerialIOThread: @unchecked Sendable {
         stopping = true
         cond.signal()
         cond.unlock()
+    }
+}
+
+/// What a TLS server certificate is checked against, from a URL host (brackets and the
+/// zone id already removed by `NetURL`): an IP literal (IPv4 dotted quad or IPv6) is
+/// matched against the certificate's IP addresses, anything else as a DNS name.
+public enum TLSPeerIdentity: Equatable, Sendable {
+    case ip(String)
+    case dns(String)
+    /// Cannot be expressed as an expected identity (empty, NUL, a `%` zone left over):
+    /// the connection must fail rather than go unchecked.
+    case invalid
+
+    public init(host: String) {
+        if host.isEmpty || host.utf8.contains(0) || host.contains("%") { self = .invalid; return }
+        if Self.isIPv4Literal(host) || Self.isIPv6Literal(host) { self = .ip(host); return }
+        if host.contains(":") || host.contains("[") || host.contains("]") { self = .invalid; return }
+        self = .dns(host)
+    }
+
+    public static func isIPv4Literal(_ s: String) -> Bool {
+        var a = in_addr()
+        return inet_pton(AF_INET, s, &a) == 1
+    }
+
+    public static func isIPv6Literal(_ s: String) -> Bool {
+        var a = in6_addr()
+        return inet_pton(AF_INET6, s, &a) == 1
     }
 }

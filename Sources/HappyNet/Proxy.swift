@@ -127,11 +127,12 @@ public struct NetOptions: Sendable {
     /// Reuse idle HTTP connections (keep-alive) for up to `idleTimeout` seconds.
     public var keepAlive: Bool
     public var idleTimeout: Double
+    /// Largest response body accepted (16 MiB): a hostile server cannot make us buffer more.
     public var maxResponseBytes: Int
 
     public init(proxies: ProxySettings = .fromEnvironment(), trust: TrustSettings = .fromEnvironment(),
                 connectTimeout: Double = 15, keepAlive: Bool = true, idleTimeout: Double = 4,
-                maxResponseBytes: Int = 64 << 20) {
+                maxResponseBytes: Int = 16 << 20) {
         self.proxies = proxies
         self.trust = trust
         self.connectTimeout = connectTimeout

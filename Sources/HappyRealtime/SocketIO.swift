@@ -65,15 +65,23 @@ public struct SocketIOOptions: Sendable {
     /// Extra query parameters on the Engine.IO URL.
     public var query: [String: String]
     public var writeTimeout: Double
+    /// Events received but not yet handled, at most (count and bytes). A server that
+    /// floods faster than the handlers keep up gets its connection dropped, instead of
+    /// the queue growing without bound.
+    public var maxQueuedEvents: Int
+    public var maxQueuedBytes: Int
 
     public init(net: NetOptions = NetOptions(), connectTimeout: Double = 20, maxMessageBytes: Int = 1_000_000,
-                headers: HTTPHeaders = HTTPHeaders(), query: [String: String] = [:], writeTimeout: Double = 30) {
+                headers: HTTPHeaders = HTTPHeaders(), query: [String: String] = [:], writeTimeout: Double = 30,
+                maxQueuedEvents: Int = 1000, maxQueuedBytes: Int = 16 << 20) {
         self.net = net
         self.connectTimeout = connectTimeout
         self.maxMessageBytes = maxMessageBytes
         self.headers = headers
         self.query = query
         self.writeTimeout = writeTimeout
+        self.maxQueuedEvents = maxQueuedEvents
+        self.maxQueuedBytes = maxQueuedBytes
     }
 }
 
@@ -152,7 +160,7 @@ public final class SocketIOClient: @unchecked Sendable {
     private let stateCont: AsyncStream<SocketIOState>.Continuation
 
     private enum Phase { case idle, connecting, connected, ended }
-    private struct Inbound: Sendable { let event: String; let args: [JSON]; let ackId: Int? }
+    private struct Inbound: Sendable { let event: String; let args: [JSON]; let ackId: Int?; let size: Int }
     private struct State {
         var phase: Phase = .idle
         var engine: EngineIOConnection?
@@ -163,6 +171,9 @@ public final class SocketIOClient: @unchecked Sendable {
         var nextAckId = 0
         var handlers: [String: Handler] = [:]
         var inbound: AsyncStream<Inbound>.Continuation?
+        /// Events yielded to the dispatcher and not handled yet.
+        var queuedEvents = 0
+        var queuedBytes = 0
         var endReasonOverride: String?
         var endReason: String?
         var endWaiters: [CheckedContinuation<String, Never>] = []
@@ -284,8 +295,27 @@ public final class SocketIOClient: @unchecked Sendable {
             failConnect(.connectError(msg))
         case .event, .binaryEvent:
             guard let arr = p.data?.array, let name = arr.first?.string else { return }
-            let cont = state.withLock { $0.inbound }
-            cont?.yield(Inbound(event: name, args: Array(arr.dropFirst()), ackId: p.id))
+            let size = text.utf8.count
+            let maxEvents = options.maxQueuedEvents, maxBytes = options.maxQueuedBytes
+            let (cont, flooded) = state.withLock { s -> (AsyncStream<Inbound>.Continuation?, EngineIOConnection?) in
+                guard s.inbound != nil else { return (nil, nil) }
+                if s.queuedEvents + 1 > maxEvents || s.queuedBytes + size > maxBytes {
+                    s.endReasonOverride = s.endReasonOverride
+                        ?? "inbound queue full: the server sent events faster than they were handled (\(s.queuedEvents) events, \(s.queuedBytes) bytes waiting)"
+                    let engine = s.engine
+                    s.inbound?.finish()
+                    s.inbound = nil
+                    return (nil, engine)
+                }
+                s.queuedEvents += 1
+                s.queuedBytes += size
+                return (s.inbound, nil)
+            }
+            if let flooded {
+                flooded.close()
+                return
+            }
+            cont?.yield(Inbound(event: name, args: Array(arr.dropFirst()), ackId: p.id, size: size))
         case .ack, .binaryAck:
             guard let id = p.id else { return }
             let c = state.withLock { $0.pendingAcks.removeValue(forKey: id) }
@@ -305,6 +335,10 @@ public final class SocketIOClient: @unchecked Sendable {
                 let h = state.withLock { $0.handlers[ev.event] }
                 let ack = ev.ackId.map { SocketIOAck(id: $0, client: self) }
                 if let h { await h(ev.args, ack) }
+                state.withLock { s in
+                    s.queuedEvents -= 1
+                    s.queuedBytes -= ev.size
+                }
             }
         }
     }
@@ -408,7 +442,8 @@ public final class SocketIOClient: @unchecked Sendable {
 
     /// Waits until the connection has ended; returns the reason
     /// (`io server disconnect`, `io client disconnect`, `ping timeout`,
-    /// `transport close`, `message too large`, `transport error: ...`).
+    /// `transport close`, `message too large`, `transport error: ...`,
+    /// `inbound queue full: ...`).
     public func waitUntilDisconnected() async -> String {
         await withCheckedContinuation { (c: CheckedContinuation<String, Never>) in
             let done = state.withLock { s -> String? in

@@ -16,6 +16,8 @@ extension CredentialVariant {
 enum APICrypto {
     static func random(_ n: Int) -> [UInt8] { SecureRandom.bytes(n) }
     static func x25519PublicKey(secret: [UInt8]) -> [UInt8] { X25519.publicKey(secret: secret) }
+    /// False for an all-zero or other low-order X25519 public key.
+    static func isUsablePublicKey(_ key: [UInt8]) -> Bool { X25519.isUsablePublicKey(key) }
     static func ed25519PublicKey(seed: [UInt8]) -> [UInt8] { Ed25519.publicKey(seed: seed) }
     static func ed25519Sign(_ message: [UInt8], seed: [UInt8]) -> [UInt8] { Ed25519.sign(message, seed: seed) }
     static func openTerminalResponse(_ bundle: [UInt8], secret: [UInt8]) -> TerminalAuthPayload? {

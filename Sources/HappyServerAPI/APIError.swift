@@ -26,6 +26,8 @@ public enum APIError: HappyError, Equatable {
     case invalidSecret(reason: String)
     /// Terminal auth response does not decrypt / has an unknown layout.
     case authResponseUndecryptable
+    /// A v2 login answer whose account content key is all-zero or another low-order point.
+    case unusableAccountKey
     /// Ctrl-C during a login (exit 130).
     case interrupted
     /// Asked for confirmation, none possible.
@@ -53,6 +55,8 @@ public enum APIError: HappyError, Equatable {
         case .signatureRejected(let s): return "\(s) rejected the login signature"
         case .invalidSecret(let r): return "invalid secret: \(r)"
         case .authResponseUndecryptable: return "failed to decrypt the authentication response"
+        case .unusableAccountKey:
+            return "the login answer carries an account key that is not a usable X25519 public key (all-zero or a low-order point); nothing was saved"
         case .interrupted: return "interrupted"
         case .confirmationRequired(let a): return "\(a) needs confirmation and stdin is not a terminal"
         case .cancelled: return "cancelled"
@@ -74,6 +78,7 @@ public enum APIError: HappyError, Equatable {
         case .signatureRejected: return "check the secret"
         case .invalidSecret: return "paste the 32-byte secret as base64/base64url or the backup key (XXXXX-XXXXX-...)"
         case .authResponseUndecryptable: return "run `happy auth login` again"
+        case .unusableAccountKey: return "check that the server URL points at a genuine Happy Server, then run `happy auth login` again"
         case .interrupted: return nil
         case .confirmationRequired: return "pass --yes"
         case .cancelled: return nil

@@ -67,7 +67,11 @@ public struct TerminalAuth: Sendable {
         }
         switch p {
         case .legacy(let s): return .legacy(secret: s, token: token)
-        case .dataKey(let pk): return .dataKey(publicKey: pk, machineKey: APICrypto.random(32), token: token)
+        case .dataKey(let pk):
+            // Everything this machine encrypts is wrapped for this key: an all-zero or other
+            // low-order point would make it readable by anyone (and used to crash the daemon).
+            guard APICrypto.isUsablePublicKey(pk) else { throw APIError.unusableAccountKey }
+            return .dataKey(publicKey: pk, machineKey: APICrypto.random(32), token: token)
         }
     }
 

@@ -98,6 +98,9 @@ public struct CredentialsStore: Sendable {
         guard let bytes else { return .missing }
         guard let j = try? JSON.parse(bytes) else { return .invalid(reason: "not JSON") }
         guard let c = Credentials(json: j) else { return .invalid(reason: "not a credentials file") }
+        if case .dataKey(let pk, _, _) = c, !APICrypto.isUsablePublicKey(pk) {
+            return .invalid(reason: "its account public key is not a usable X25519 key (all-zero or a low-order point)")
+        }
         return .ok(c)
     }
 

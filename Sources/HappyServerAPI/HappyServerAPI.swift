@@ -164,6 +164,9 @@ public struct HappyServerAPI: Sendable {
             h.set("Authorization", "Bearer \(token)")
         }
         let url = serverUrl + path
+        // The token goes out (auth) or comes back (the /v1/auth routes): say once when that
+        // happens in clear over the network.
+        if auth || path.hasPrefix("/v1/auth") { InsecureTransportNotice.check(serverUrl) }
         let req: HTTPClientRequest
         if let body {
             req = .json(method, url, body, headers: h, timeout: t ?? timeout)

@@ -195,7 +195,7 @@ public actor SessionManager: SessionService {
         guard let exe = ExecutableLookup.resolve(command, path: environment["PATH"]) else {
             throw SessionError.spawnFailed(command.contains("/")
                 ? "claude.command \(command) is not an executable file"
-                : "claude.command \(command) was not found in PATH")
+                : "`\(command)` was not found in PATH — install Claude Code or set claude.command in the profile")
         }
         let mode = request.permissionMode ?? PermissionMode(rawValue: config.sessions.permissionMode) ?? .default
         if mode == .bypassPermissions && getuid() == 0 && env["IS_SANDBOX"] != "1" {

@@ -29,7 +29,8 @@ public enum SessionError: HappyError, Equatable {
         case .limitReached(let n): return "session limit reached (\(n), sessions.max)"
         case .unresolvedVariable(let v): return "environment variable \(v) is not set in the daemon's environment"
         case .cannotCreateDirectory(let p, let r): return "cannot create directory \(p): \(r)"
-        case .spawnFailed(let r): return "failed to spawn session: \(r)"
+        // A reason that carries its own fix ("… — …") is one sentence on its own.
+        case .spawnFailed(let r): return r.contains(" — ") ? r : "failed to spawn session: \(r)"
         case .notFound(let id): return "session \(id) not found"
         case .notRunning(let id): return "session \(id) is not running"
         case .ambiguous(let p, let m): return "session id '\(p)' matches \(m.count) sessions (\(m.prefix(4).joined(separator: ", ")))"
@@ -44,7 +45,7 @@ public enum SessionError: HappyError, Equatable {
         case .limitReached: return "stop a session or raise sessions.max in the profile"
         case .unresolvedVariable: return "set it before starting the daemon or use ${VAR:-default}"
         case .cannotCreateDirectory: return "check the path and its permissions"
-        case .spawnFailed: return "check claude.command in the profile (happy doctor)"
+        case .spawnFailed(let r): return r.contains(" — ") ? nil : "check claude.command in the profile (happy doctor)"
         case .notFound: return "list sessions with `happy session list --all`"
         case .notRunning: return nil
         case .ambiguous: return "give more characters of the id"

@@ -244,4 +244,27 @@ import Testing
         #expect(Paths.expandTilde("/a/~", env: env) == "/a/~")
         #expect(Paths.expandTilde("~other", env: env) == "~other")
     }
+
+    /// "Any positive number" is accepted, but not passed on as is: the daemon turns these
+    /// values into nanoseconds and bytes, where 1e300 overflowed (a trap in the shipped -O
+    /// build, undefined behaviour under -Ounchecked).
+    @Test func hugeAmountsAreClampedNotTrapping() throws {
+        let t = TempDir()
+        _ = t.write("profiles/huge.yaml", """
+            daemon:
+              heartbeatSeconds: 1e300
+              healthCheckSeconds: 1e20
+              logMaxMiB: 1.7e308
+            sessions:
+              idleTimeoutMinutes: 1e300
+              maxOutputMiB: 1e300
+            """)
+        let c = try ConfigLoader(env: t.env).resolve(profile: "huge").config
+        for v in [c.daemon.heartbeatSeconds, c.daemon.healthCheckSeconds, c.daemon.logMaxMiB, c.sessions.idleTimeoutMinutes, c.sessions.maxOutputMiB] {
+            #expect(v == ConfigLoader.largestAmount)
+        }
+        // What the daemon derives from them stays representable.
+        #expect(UInt64(c.daemon.heartbeatSeconds * 1e9) > 0)
+        #expect(Int(c.daemon.logMaxMiB * 1024 * 1024) > 0 && Int64(c.sessions.maxOutputMiB * 1_048_576) > 0)
+    }
 }

@@ -65,6 +65,39 @@ import Testing
         #expect(Set(ids).count == 1 && ids.first! != nil)
     }
 
+    /// A home that belongs to another (non-root) user is refused, nothing is created in
+    /// it. Needs root to hand a folder to `nobody`.
+    @Test(.enabled(if: getuid() == 0, "needs root to chown"))
+    func homeOwnedByAnotherUserIsRefused() throws {
+        let t = TempDir()
+        let home = HomeLayout(root: t.path + "/theirs")
+        try HomeDirectory.prepare(home)
+        #expect(chown(home.root, 65534, 65534) == 0)
+        #expect(throws: ConfigError.homeOwnedByAnotherUser(path: home.root, owner: 65534, user: 0)) { try HomeDirectory.prepare(home) }
+        #expect(throws: ConfigError.self) { try SettingsStore(home: home).ensureMachineId() }
+        #expect(!FileIO.exists(home.settings))
+        let e = ConfigError.homeOwnedByAnotherUser(path: home.root, owner: 65534, user: 0)
+        #expect(renderError(e).contains("belongs to another user") && e.exitCode == 1)
+        // Root's own folders are fine, and a folder handed back is usable again.
+        #expect(chown(home.root, 0, 0) == 0)
+        #expect(try HomeDirectory.prepare(home) == nil)
+    }
+
+    /// `settings.json` is never read through a symbolic link; the daemon moves the link aside.
+    @Test func symlinkedSettingsAreNotFollowed() throws {
+        let t = TempDir()
+        let home = HomeLayout(root: t.path + "/h")
+        try HomeDirectory.prepare(home)
+        let target = t.write("planted.json", #"{"schemaVersion": 2, "machineId": "planted"}"#)
+        #expect(symlink(target, home.settings) == 0)
+        #expect(throws: FileIOError.symbolicLink(path: home.settings)) { try SettingsStore(home: home).machineId() }
+        let id = try #require(SettingsStore(home: home).ensureMachineIdRepairing())
+        #expect(id != "planted")
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == #"{"schemaVersion": 2, "machineId": "planted"}"#)
+        var st = stat()
+        #expect(lstat(home.settings, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG)
+    }
+
     /// root bypasses permission bits, so this runs for ordinary users only.
     @Test(.disabled(if: getuid() == 0, "root can write anywhere"))
     func homeWithoutWritePermission() throws {

@@ -191,6 +191,44 @@ final class EngineHarness: @unchecked Sendable {
         await h.stop()
     }
 
+    /// A web page must not reach the control API (SPEC §4.2 as amended by issue 15): any
+    /// `Origin`, or `Sec-Fetch-Site: cross-site|same-site`, is 403 before the token check.
+    @Test func browsersAreRefused() async throws {
+        let h = try await EngineHarness()
+        let p = h.port, t = h.token
+        let host = "Host: 127.0.0.1:\(p)\r\n"
+        let auth = "Authorization: Bearer \(t)\r\n"
+        func status(_ s: String) async -> Int? { await h.raw(s)?.status }
+        for extra in ["Origin: http://evil.example\r\n", "Origin: null\r\n", "Origin: http://127.0.0.1:\(p)\r\n",
+                      "Sec-Fetch-Site: cross-site\r\n", "Sec-Fetch-Site: same-site\r\n"] {
+            #expect(await status("GET /health HTTP/1.1\r\n\(host)\(extra)\r\n") == 403, "\(extra)")
+            #expect(await status("GET /status HTTP/1.1\r\n\(host)\(auth)\(extra)\r\n") == 403, "\(extra)")
+            // Before the token check.
+            #expect(await status("GET /status HTTP/1.1\r\n\(host)\(extra)\r\n") == 403, "\(extra)")
+            #expect(await status("POST /stop HTTP/1.1\r\n\(host)\(auth)\(extra)Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}") == 403)
+        }
+        let r = await h.raw("GET /health HTTP/1.1\r\n\(host)Origin: http://evil.example\r\n\r\n")
+        #expect(r.flatMap { try? JSON.parse($0.body) }?["error"]?.string?.contains("browsers") == true)
+        // A user typing the URL (Sec-Fetch-Site: none) and our own clients (no such headers) are served.
+        #expect(await status("GET /health HTTP/1.1\r\n\(host)Sec-Fetch-Site: none\r\n\r\n") == 200)
+        #expect(await status("GET /status HTTP/1.1\r\n\(host)\(auth)\r\n") == 200)
+        await h.stop()
+    }
+
+    /// Framing that could smuggle a second request is refused by the server side too.
+    @Test func ambiguousFramingIsRefused() async throws {
+        let h = try await EngineHarness()
+        let host = "Host: 127.0.0.1:\(h.port)\r\n"
+        let auth = "Authorization: Bearer \(h.token)\r\n"
+        for framing in ["Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n"] {
+            let r = await h.raw("POST /sessions HTTP/1.1\r\n\(host)\(auth)Content-Type: application/json\r\n\(framing)\r\n0\r\n\r\n")
+            #expect(r?.status == 400, "\(framing)")
+        }
+        let signed = await h.raw("POST /sessions HTTP/1.1\r\n\(host)\(auth)Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n+2\r\n{}\r\n0\r\n\r\n")
+        #expect(signed?.status == 400)
+        await h.stop()
+    }
+
     @Test func keepAliveAndPipelining() async throws {
         let h = try await EngineHarness()
         let fd = await off { cposix_connect_loopback(Int32(h.port), 2000) }

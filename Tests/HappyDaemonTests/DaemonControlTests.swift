@@ -46,6 +46,45 @@ import Glibc
         #expect(removed.count == 2)
     }
 
+    /// SPEC §3.3: a lock whose pid runs a happy-daemon look-alike with another start time
+    /// is stale, and so is the state file naming that pid: both go (the review saw "not
+    /// running" with both files left behind).
+    @Test func lookAlikeWithAnotherStartTimeLeavesNothingBehind() throws {
+        let home = makeTempHome("ctl"); defer { removeTree(home) }
+        let h = HomeLayout(root: home)
+        let fake = spawnFakeDaemonProcess(); defer { killAndReap(fake) }
+        usleep(50_000)
+        let actual = try #require(ProcessProbe.startTime(fake))
+        #expect(ProcessProbe.isHappyDaemon(pid: fake, expectedStartTime: nil))  // it does look like one
+        try state(pid: fake, port: 1).write(to: h.daemonState)
+        try FileIO.atomicWrite(DaemonLockInfo(pid: fake, startTime: actual + 12345).text, to: h.daemonLock)
+        let r = DaemonControl.status(h, tries: 1, tryTimeout: 0.2)
+        #expect(!r.running)
+        #expect(Set(r.removed) == [h.daemonLock, h.daemonState])
+        #expect(!FileIO.exists(h.daemonLock) && !FileIO.exists(h.daemonState))
+        #expect(ProcessProbe.isAlive(fake))  // never signalled
+        // The same look-alike with the right start time is a live daemon: left alone.
+        try state(pid: fake, port: 1).write(to: h.daemonState)
+        try FileIO.atomicWrite(DaemonLockInfo(pid: fake, startTime: actual).text, to: h.daemonLock)
+        guard case .running(let pid, _) = DaemonControl.probe(h) else { Issue.record("live look-alike declared stale"); return }
+        #expect(pid == fake && FileIO.exists(h.daemonLock) && FileIO.exists(h.daemonState))
+    }
+
+    @Test func symlinkedStdioLogIsRefused() throws {
+        let home = makeTempHome("ctl"); defer { removeTree(home) }
+        var cfg = HappyConfig(homeDir: home)
+        cfg.daemon.httpPort = 0
+        let h = cfg.home
+        try FileIO.ensureDirectory(h.logsDir)
+        let target = home + "/precious.txt"
+        try FileIO.atomicWrite("precious\n", to: target)
+        #expect(symlink(target, h.daemonStdioLog) == 0)
+        #expect(throws: DaemonError.stdioLogUnusable(path: h.daemonStdioLog, reason: "it is a symbolic link (refused)")) {
+            try DaemonControl.start(cfg, executable: "/bin/true", timeout: 1)
+        }
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "precious\n")
+    }
+
     @Test func corruptStateIsMovedAsideNotSilentlyOverwritten() throws {
         let home = makeTempHome("ctl"); defer { removeTree(home) }
         let h = HomeLayout(root: home)

@@ -87,6 +87,70 @@ final class FakeClock: @unchecked Sendable {
     }
 }
 
+/// A writer that fails with ENOSPC once `capacity` bytes were written (a full disk).
+final class FullDisk: @unchecked Sendable {
+    private let lock = NSLock()
+    private var left: Int
+    init(capacity: Int) { left = capacity }
+    func free(_ n: Int) { lock.lock(); left += n; lock.unlock() }
+    func write(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
+        lock.lock(); defer { lock.unlock() }
+        if left <= 0 { errno = ENOSPC; return -1 }
+        let k = min(n, left)
+        left -= k
+        return Glibc.write(fd, p, k)
+    }
+}
+
+@Suite struct RotatingLogSinkFullDiskTests {
+    /// On a full disk nothing is written, so nothing may count towards rotation: the old
+    /// sink counted every line as written, rotated again and again, and its retention
+    /// deleted the older logs while the new ones stayed empty.
+    @Test func fullDiskNeitherRotatesNorDeletesOldLogs() throws {
+        let dir = makeTempHome("logs"); defer { removeTree(dir) }
+        for i in 0..<4 {
+            let p = dir + "/2020-01-01-00-00-0\(i)-pid-1-daemon.log"
+            try FileIO.atomicWrite("old \(i)\n", to: p)
+            var times = [timespec(tv_sec: 1_600_000_000 + i, tv_nsec: 0), timespec(tv_sec: 1_600_000_000 + i, tv_nsec: 0)]
+            utimensat(AT_FDCWD, p, &times, 0)
+        }
+        let disk = FullDisk(capacity: 1500)
+        let clock = FakeClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let sink = try RotatingLogSink(directory: dir, maxBytes: 2048, maxFiles: 5, pid: 7, now: { clock.now() },
+                                       write: { disk.write($0, $1, $2) })
+        let first = sink.path
+        for _ in 0..<300 { sink.write(level: .info, component: "t", message: String(repeating: "z", count: 100)) }
+        #expect(sink.path == first)  // no rotation: only ~1.5 KB reached the file
+        for i in 0..<4 { #expect(FileIO.exists(dir + "/2020-01-01-00-00-0\(i)-pid-1-daemon.log"), "old log \(i) deleted") }
+        #expect(sink.lostBytes > 30_000)
+        let written = try #require(try FileIO.read(first)).count
+        #expect(written == 1500)
+        // Space again: the loss is said once, then logging and rotation go on.
+        disk.free(1 << 20)
+        sink.write(level: .info, component: "t", message: "back")
+        let text = String(decoding: try #require(try FileIO.read(first)), as: UTF8.self)
+        #expect(text.contains("bytes of log lines were lost (disk full or write error)") && text.hasSuffix("[t] back\n"))
+        #expect(sink.lostBytes == 0)
+    }
+
+    @Test func plantedSymlinkAtTheNextNameIsNotFollowed() throws {
+        let dir = makeTempHome("logs"); defer { removeTree(dir) }
+        let clock = FakeClock(Date(timeIntervalSince1970: 1_800_000_000))
+        // A dangling link where the sink's next file will be: opening it with O_CREAT
+        // would create (and then write) the file it points at.
+        let target = dir + "-planted-\(UInt32.random(in: 0...UInt32.max))"
+        defer { unlink(target) }
+        let name0 = RotatingLogSink.fileName(date: clock.now(), pid: 3)
+        #expect(symlink(target, dir + "/" + name0) == 0)
+        let sink = try RotatingLogSink(directory: dir, maxBytes: 1 << 20, maxFiles: 10, pid: 3, now: { clock.now() })
+        sink.write(level: .info, component: "t", message: "hello")
+        #expect(sink.path != dir + "/" + name0)
+        #expect(!FileIO.exists(target), "the log went through the planted link")
+        #expect(FileIO.mode(sink.path) == 0o600)
+        #expect(String(decoding: try #require(try FileIO.read(sink.path)), as: UTF8.self).hasSuffix("[t] hello\n"))
+    }
+}
+
 final class RotationRecorder: @unchecked Sendable {
     private let lock = NSLock()
     private var _paths: [String] = []

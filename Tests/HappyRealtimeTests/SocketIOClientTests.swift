@@ -129,6 +129,27 @@ enum Emu {
         await raw.stop()
     }
 
+    /// A server that sends events faster than the handlers take them cannot grow the
+    /// inbound queue without bound: the connection is dropped with a clear reason.
+    @Test func floodingServerIsDisconnected() async throws {
+        let raw = try await PyServer.rawServer()
+        let c = SocketIOClient(url: "http://127.0.0.1:\(raw.port)", path: "/ws/eio-flood", auth: Emu.auth(),
+                               options: SocketIOOptions(net: directOptions(), connectTimeout: 10, maxQueuedEvents: 200))
+        let gate = Locked(false)
+        let handled = Locked(0)
+        c.on("flood") { _, _ in
+            handled.withLock { $0 += 1 }
+            while !gate.get { try? await Task.sleep(nanoseconds: 20_000_000) }  // a handler that cannot keep up
+        }
+        try await c.connect()
+        let reason = await c.waitUntilDisconnected()
+        gate.withLock { $0 = true }
+        #expect(reason.hasPrefix("inbound queue full"), "\(reason)")
+        #expect(reason.contains("200 events"), "\(reason)")
+        #expect(handled.get <= 201)
+        await raw.stop()
+    }
+
     @Test func serverInitiatedDisconnect() async throws {
         let s = try await PyServer.emulator()
         let c = Emu.client(s)

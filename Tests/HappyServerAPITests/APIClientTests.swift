@@ -162,3 +162,20 @@ let machineJSON = #"{"id":"m1","metadata":"AAAA","metadataVersion":3,"daemonStat
         #expect(t.requests[0].url == server + "/health")
     }
 }
+
+/// An `http://` server that is not loopback gets the token in clear: the REST client
+/// raises the one-time notice before such a request (issue 15 item 9).
+@Suite struct InsecureServerNoticeTests {
+    @Test func tokenRequestsToACleartextRemoteServerWarn() async throws {
+        let port = Int.random(in: 20000...60000)
+        let remote = "http://api-notice-\(port).invalid:\(port)"
+        let api = HappyServerAPI(serverUrl: remote, transport: StubTransport.json(200, "[]"), token: "tok")
+        _ = try await api.listMachines()
+        // Already warned by the request above: a second check for the origin is silent.
+        #expect(!InsecureTransportNotice.check(remote))
+        // No token involved (GET /health): no notice.
+        let other = "http://health-notice-\(port).invalid:\(port)"
+        _ = try? await HappyServerAPI(serverUrl: other, transport: StubTransport.json(200, "{}")).health()
+        #expect(InsecureTransportNotice.check(other))
+    }
+}

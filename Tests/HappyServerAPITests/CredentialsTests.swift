@@ -66,6 +66,23 @@ func tempHome() -> HomeLayout {
         #expect(try !store.delete())
     }
 
+    /// An `access.key` whose account public key is all-zero (or another low-order point)
+    /// is not usable: the daemon then runs offline instead of crashing when it wraps its key.
+    @Test func lowOrderAccountKeyMakesTheFileInvalid() throws {
+        let home = tempHome()
+        defer { try? FileManagerShim.removeTree(home.root) }
+        let store = CredentialsStore(home: home)
+        for pk in [[UInt8](repeating: 0, count: 32), [1] + [UInt8](repeating: 0, count: 31)] {
+            try store.write(.dataKey(publicKey: pk, machineKey: [UInt8](repeating: 2, count: 32), token: "tok"))
+            guard case .invalid(let reason) = store.load() else { Issue.record("accepted \(pk)"); continue }
+            #expect(reason.contains("not a usable X25519 key"))
+            #expect(store.read() == nil)
+        }
+        let good = Credentials.dataKey(publicKey: Box.randomKeyPair().publicKey, machineKey: [UInt8](repeating: 2, count: 32), token: "tok")
+        try store.write(good)
+        #expect(store.load() == .ok(good))
+    }
+
     @Test func machineIdEnsureReplaceRemoveKeepsOtherKeys() throws {
         let home = tempHome()
         defer { try? FileManagerShim.removeTree(home.root) }

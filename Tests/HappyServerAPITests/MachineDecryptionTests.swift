@@ -29,22 +29,22 @@ import Testing
                                                  "encryption", "id", "metadata", "metadataVersion", "updatedAt"])
     }
 
-    @Test func dataKeyUsesMachineKeyAndAESGCM() {
+    @Test func dataKeyUsesMachineKeyAndAESGCM() throws {
         let mk = SecureRandom.bytes(32)
         let c = Credentials.dataKey(publicKey: SecureRandom.bytes(32), machineKey: mk, token: "t")
         // A dataEncryptionKey we cannot open (wrapped to the account key) is ignored.
-        let dek = DataKeyWrap.wrap(mk, recipientPublicKey: Box.randomKeyPair().publicKey)
+        let dek = try DataKeyWrap.wrap(mk, recipientPublicKey: Box.randomKeyPair().publicKey)
         let r = record(ValueCipher.encrypt(meta, key: mk, variant: .dataKey), nil, dek: dek)
         let d = MachineDecryption.decrypt(r, credentials: c)
         #expect(d.metadata == meta && d.daemonState == nil && d.encryption == .dataKey && d.warnings.isEmpty)
         #expect(d.json["daemonState"] == .null)
     }
 
-    @Test func legacyCredentialsOpenDataEncryptionKeyRecords() {
+    @Test func legacyCredentialsOpenDataEncryptionKeyRecords() throws {
         let secret = SecureRandom.bytes(32)
         let content = Box.seedKeyPair(seed: KeyDerivation.deriveKey(master: secret, usage: "Happy EnCoder", path: ["content"]))
         let key = SecureRandom.bytes(32)
-        let dek = DataKeyWrap.wrap(key, recipientPublicKey: content.publicKey)
+        let dek = try DataKeyWrap.wrap(key, recipientPublicKey: content.publicKey)
         let r = record(ValueCipher.encrypt(meta, key: key, variant: .dataKey), ValueCipher.encrypt(state, key: key, variant: .dataKey), dek: dek)
         let d = MachineDecryption.decrypt(r, credentials: .legacy(secret: secret, token: "t"))
         #expect(d.metadata == meta && d.daemonState == state && d.encryption == .dataKey)
@@ -96,6 +96,19 @@ import Testing
         let other = Box.randomKeyPair().publicKey
         #expect(throws: APIError.authResponseUndecryptable) { try f.credentials(token: "t", response: appBundle(secret, to: other)) }
         #expect(throws: APIError.authResponseUndecryptable) { try f.credentials(token: "t", response: [1, 2, 3]) }
+    }
+
+    /// A v2 answer whose content key is all-zero or another low-order point is refused
+    /// (it used to reach a preconditionFailure when the daemon wrapped its machine key).
+    @Test func v2WithALowOrderContentKeyIsRefused() throws {
+        let f = TerminalAuth(api: api, webappUrl: "x")
+        let order8: [UInt8] = [0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a,
+                               0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00]
+        var one = [UInt8](repeating: 0, count: 32); one[0] = 1
+        for pk in [[UInt8](repeating: 0, count: 32), one, order8] {
+            #expect(throws: APIError.unusableAccountKey) { try f.credentials(token: "t", response: appBundle([0] + pk, to: f.publicKey)) }
+        }
+        #expect(renderError(APIError.unusableAccountKey).contains("nothing was saved"))
     }
 
     @Test func secretLoginSignsChallengeWithSeed() async throws {

@@ -186,6 +186,13 @@ import Glibc
             guard case SessionError.spawnFailed(let why) = e else { return false }
             return why.contains("happy-no-such-claude-binary") && why.contains("PATH")
         }
+        // One sentence with its fix, the same through every path (CLI, control API, RPC).
+        let e = SessionError.spawnFailed("`claude` was not found in PATH — install Claude Code or set claude.command in the profile")
+        #expect(renderError(e) == "error: `claude` was not found in PATH — install Claude Code or set claude.command in the profile")
+        #expect(e.what == "`claude` was not found in PATH — install Claude Code or set claude.command in the profile")
+        do { _ = try await m.spawn(f.request()) } catch {
+            #expect(renderError(error) == "error: `happy-no-such-claude-binary` was not found in PATH — install Claude Code or set claude.command in the profile")
+        }
         #expect(await m.liveCount() == 0)
         await f.cleanup(m)
     }

@@ -72,7 +72,7 @@ final class PyServer: @unchecked Sendable {
         try await start(["-m", "happy_emulator", "--port", "0"] + extra)
     }
 
-    static func rawServer() async throws -> PyServer { try await start([RepoPaths.rawServer]) }
+    static func rawServer(_ extra: [String] = []) async throws -> PyServer { try await start([RepoPaths.rawServer] + extra) }
 
     static func proxy(_ extra: [String] = []) async throws -> PyServer {
         try await start([RepoPaths.proxyScript, "--port", "0"] + extra)

@@ -3,6 +3,8 @@
 - `CONNECT host:port` opens a tunnel (counted; the target name is resolved here).
 - `--auth user:pass` requires `Proxy-Authorization: Basic ...` (else 407).
 - `--refuse` answers every CONNECT with 403.
+- `--forward host:port` sends every tunnel there, whatever the CONNECT target (the
+  target is still recorded): reaches a local test server under any name or address.
 - `GET /__count` (origin form, sent directly to the proxy) returns
   {"tunnels": n, "targets": [...], "auth": [...]}.
 """
@@ -61,6 +63,8 @@ async def handle(reader, writer):
             return
     host, port = target.rsplit(":", 1)
     host = host.strip("[]")
+    if ARGS.forward:
+        host, port = ARGS.forward.rsplit(":", 1)
     try:
         ur, uw = await asyncio.open_connection(host, int(port))
     except Exception:
@@ -80,5 +84,6 @@ if __name__ == "__main__":
     parser = helper_arguments()
     parser.add_argument("--auth")
     parser.add_argument("--refuse", action="store_true")
+    parser.add_argument("--forward", help="host:port every tunnel goes to")
     ARGS = parser.parse_args()
     serve_tcp(handle, ARGS)

@@ -2,16 +2,22 @@
 robustness tests. Prints its port on the first stdout line.
 
 HTTP paths:  /until-close (body ends at close), /hang (never answers),
-             /garbage (not HTTP).
+             /garbage (not HTTP), /abort-until-close (an until-close body, then the
+             connection is cut: with TLS, without close_notify), /big-length/<n> and
+             /big-chunked/<n> (an n-byte body, Content-Length or 64 KiB chunks).
 WebSocket paths (/ws/<mode>): badaccept, badopcode, masked, bigcontrol,
              fragcontrol, badutf8, fragmented, echo, big, closecode, wsping,
-             reserved, eio-noping (Engine.IO open packet, then silence).
+             reserved, eio-noping (Engine.IO open packet, then silence),
+             eio-flood (Engine.IO open, CONNECT answered, then 20,000 `flood` events
+             of 1 KiB as fast as the socket takes them).
+`--tls-cert FILE --tls-key FILE` serves TLS.
 """
 import asyncio
 import base64
 import hashlib
 import json
 import os
+import ssl
 import struct
 
 from happy_emulator.helper_process import helper_arguments, read_request_head, serve_tcp
@@ -62,6 +68,30 @@ async def handle(reader, writer):
             await websocket(path[4:].split("?")[0].strip("/"), headers, reader, writer)
         elif path.startswith("/until-close"):
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil-close-body")
+            await writer.drain()
+        elif path.startswith("/abort-until-close"):
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil-close-body")
+            await writer.drain()
+            await asyncio.sleep(0.2)
+            writer.transport.abort()  # no close_notify, no FIN handshake of TLS
+        elif path.startswith("/big-length/"):
+            n = int(path.rsplit("/", 1)[1])
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: " + str(n).encode() + b"\r\n\r\n")
+            block = b"x" * 65536
+            while n > 0:
+                writer.write(block[:min(n, len(block))])
+                n -= min(n, len(block))
+                await writer.drain()
+        elif path.startswith("/big-chunked/"):
+            n = int(path.rsplit("/", 1)[1])
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            block = b"x" * 65536
+            while n > 0:
+                k = min(n, len(block))
+                writer.write(b"%x\r\n" % k + block[:k] + b"\r\n")
+                n -= k
+                await writer.drain()
+            writer.write(b"0\r\n\r\n")
             await writer.drain()
         elif path.startswith("/hang"):
             await asyncio.sleep(60)
@@ -129,6 +159,23 @@ async def websocket(mode, headers, reader, writer):
             if op in (1, 2):
                 w(frame(op, data))
             await writer.drain()
+    elif mode == "eio-flood":
+        w(frame(1, b'0' + json.dumps({"sid": "s1", "upgrades": [], "pingInterval": 25000,
+                                       "pingTimeout": 20000, "maxPayload": 1000000}).encode()))
+        await writer.drain()
+        try:
+            await read_frame(reader)
+            w(frame(1, b'40{"sid":"x"}'))
+            await writer.drain()
+            pad = "p" * 1000
+            for i in range(20000):
+                w(frame(1, ('42' + json.dumps(["flood", {"i": i, "pad": pad}])).encode()))
+                if i % 64 == 0:
+                    await writer.drain()
+            await writer.drain()
+        except Exception:
+            pass
+        await asyncio.sleep(10)
     elif mode == "eio-noping":
         w(frame(1, b'0' + json.dumps({"sid": "s1", "upgrades": [], "pingInterval": 300,
                                        "pingTimeout": 200, "maxPayload": 1000000}).encode()))
@@ -150,4 +197,12 @@ async def websocket(mode, headers, reader, writer):
 
 
 if __name__ == "__main__":
-    serve_tcp(handle, helper_arguments().parse_args())
+    parser = helper_arguments()
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
+    args = parser.parse_args()
+    ctx = None
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+    serve_tcp(handle, args, ctx)

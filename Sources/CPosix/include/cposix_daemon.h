@@ -11,7 +11,10 @@ int cposix_epoll_ctl(int epfd, int op, int fd, int events, uint64_t data);
 /* Fills up to max (data, events) pairs; events bits: 1 read, 2 write, 4 error/hangup. */
 int cposix_epoll_wait(int epfd, uint64_t *datas, int *events, int max, int timeout_ms);
 
+/* Returns the accepted fd (non-blocking, CLOEXEC, TCP_NODELAY) or -errno. */
 int cposix_accept4_nonblock(int listen_fd);
+/* The soft RLIMIT_NOFILE (capped at 1048576). */
+int cposix_fd_limit(void);
 int cposix_eventfd(void);
 int cposix_eventfd_signal(int fd);
 int cposix_eventfd_drain(int fd);
@@ -25,7 +28,8 @@ int cposix_connect_loopback(int port, int timeout_ms);
 int cposix_set_timeouts(int fd, int timeout_ms);
 
 /* Spawns argv[0] (absolute path) in a new session (setsid), signals reset to default,
-   stdin /dev/null, stdout+stderr appended to stdio_path, no other descriptors.
+   stdin /dev/null, stdout+stderr appended to stdio_path (never through a symbolic
+   link: O_NOFOLLOW), no other descriptors.
    Returns pid or -errno. */
 pid_t cposix_spawn_detached(const char *path, char *const argv[], char *const envp[], const char *stdio_path);
 

@@ -29,14 +29,14 @@ def helper_arguments() -> argparse.ArgumentParser:
     return p
 
 
-def serve_tcp(handle, args) -> None:
-    """Serves `handle(reader, writer)` on 127.0.0.1:args.port and prints the port on the
-    first stdout line; runs until killed."""
+def serve_tcp(handle, args, ssl_context=None) -> None:
+    """Serves `handle(reader, writer)` on 127.0.0.1:args.port (TLS with `ssl_context`)
+    and prints the port on the first stdout line; runs until killed."""
     if args.watch_stdin:
         exit_when_parent_goes()
 
     async def main():
-        server = await asyncio.start_server(handle, "127.0.0.1", args.port)
+        server = await asyncio.start_server(handle, "127.0.0.1", args.port, ssl=ssl_context)
         print(server.sockets[0].getsockname()[1], flush=True)
         async with server:
             await server.serve_forever()
