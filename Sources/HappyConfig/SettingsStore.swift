@@ -83,6 +83,15 @@ public struct SettingsStore: Sendable {
         return result
     }
 
+    /// Writes a fresh machine id (UUID v4, lowercase) whatever was there (`auth login`:
+    /// a new login is a new machine record).
+    @discardableResult
+    public func replaceMachineId() throws -> String {
+        let id = UUID().uuidString.lowercased()
+        try update { $0["machineId"] = .string(id) }
+        return id
+    }
+
     /// The daemon's way (SPEC §2.2: where it must go on): a `settings.json` that cannot be
     /// parsed is moved aside to `NAME.corrupt-TIMESTAMP` (said in the log), then the machine
     /// id is read or created. nil, logged, when the file can still not be read or written.

@@ -79,15 +79,6 @@ public final class ControlAPI: ControlRequestHandler, @unchecked Sendable {
 
     // MARK: checks
 
-    private func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        var diff = UInt8(x.count == y.count ? 0 : 1)
-        for i in 0..<max(x.count, y.count) {
-            diff |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
-        }
-        return diff == 0
-    }
-
     /// 403 / 401 / 415 in that order; nil when the request passes.
     func precheck(method: String, path: String, headers: HTTPHeaders) -> HTTPResponse? {
         lock.lock()
@@ -106,7 +97,7 @@ public final class ControlAPI: ControlRequestHandler, @unchecked Sendable {
         }
         if !(method == "GET" && normalize(path) == "/health") {
             let auth = headers["Authorization"] ?? ""
-            guard auth.hasPrefix("Bearer "), constantTimeEquals(String(auth.dropFirst(7)).trimmingCharacters(in: " "), token) else {
+            guard auth.hasPrefix("Bearer "), ConstantTime.equal(String(auth.dropFirst(7)).trimmingCharacters(in: " "), token) else {
                 return Self.error(401, "unauthorized: a valid Authorization: Bearer <controlToken> header is required")
             }
         }

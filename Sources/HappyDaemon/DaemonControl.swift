@@ -47,18 +47,16 @@ public struct DaemonStatusReport: Sendable {
     public var removed: [String]
     public var state: DaemonStateFile?
 
-    static let statusKeys = ["pid", "httpPort", "version", "profile", "machineId", "serverUrl", "server", "startedAt", "sessions"]
-
     /// The `--json` document.
     public var json: JSON {
         var o: [String: JSON] = [:]
-        for k in Self.statusKeys { o[k] = .null }
+        for k in DaemonStatus.keys { o[k] = .null }
         o["running"] = .bool(running)
         o["logPath"] = .null
         o["uptimeMs"] = .null
         guard running else { return .object(o) }
         if let status, case .object(let s) = status {
-            for k in Self.statusKeys { o[k] = s[k] ?? .null }
+            for k in DaemonStatus.keys { o[k] = s[k] ?? .null }
         } else if let state {
             o["pid"] = .int(Int(state.pid))
             o["httpPort"] = .int(state.httpPort)

@@ -33,8 +33,26 @@ public struct DaemonOptions: Sendable {
     public init() {}
 }
 
+/// Where the engine is in its life. Moves only forward:
+/// `starting` → `running` → `shuttingDown(source)` → `stopped` (a shutdown asked for
+/// while still starting skips `running`).
+public enum DaemonPhase: Sendable, Equatable {
+    case starting
+    case running
+    case shuttingDown(ShutdownSource)
+    case stopped
+
+    /// No new work (heartbeats, log-path updates) once a shutdown began.
+    public var isWindingDown: Bool {
+        switch self {
+        case .shuttingDown, .stopped: return true
+        case .starting, .running: return false
+        }
+    }
+}
+
 /// The daemon lifecycle of SPEC §4.1: lock, log, state file, control server, server
-/// link, health check, signals, shutdown. `run()` returns the exit code once it stopped.
+/// link, health check, signals, shutdown. `start()` then `waitUntilStopped()`.
 public final class DaemonEngine: @unchecked Sendable {
     public let config: HappyConfig
     public let sessions: SessionService
@@ -49,11 +67,11 @@ public final class DaemonEngine: @unchecked Sendable {
     private var state: DaemonStateFile?
     private var signalSources: [DispatchSourceSignal] = []
     private var healthTask: Task<Void, Never>?
-    private var shutdownStarted = false
+    private var _phase: DaemonPhase = .starting
     private var lockHeld = false
-    private var finished: CheckedContinuation<Void, Never>?
-    private var isFinished = false
-    private var isDone = false
+    private var stoppedWaiters: [CheckedContinuation<Void, Never>] = []
+    /// `finish` runs once: the shutdown task and the budget watchdog race for it.
+    private let finishOnce = OnceFlag()
     private let pid = getpid()
 
     public init(config: HappyConfig, sessions: SessionService, serverLinkFactory: ServerLinkFactory? = nil,
@@ -74,13 +92,20 @@ public final class DaemonEngine: @unchecked Sendable {
     public var httpPort: Int { lock.lock(); defer { lock.unlock() }; return state?.httpPort ?? 0 }
     public var controlToken: String? { lock.lock(); defer { lock.unlock() }; return state?.controlToken }
     public var logPath: String? { logSink?.path }
+    public var phase: DaemonPhase { sync { _phase } }
 
     /// Steps 1–4 of §4.1. Throws (and cleans up what it took) when the daemon cannot run.
     public func start() async throws {
-        try FileIO.ensureDirectory(home.root)
-        try FileIO.ensureDirectory(home.logsDir)
-        // 1. Lock.
-        let (_, reclaimed) = try DaemonLock.acquire(home.daemonLock, pid: pid)
+        // 1. Home folders and the lock.
+        let reclaimed: DaemonLockInfo?
+        do {
+            try FileIO.ensureDirectory(home.root)
+            try FileIO.ensureDirectory(home.logsDir)
+            (_, reclaimed) = try DaemonLock.acquire(home.daemonLock, pid: pid)
+        } catch {
+            sync { _phase = .stopped }
+            throw error
+        }
         sync { lockHeld = true }
         do {
             try await startAfterLock(reclaimedStale: reclaimed)
@@ -89,7 +114,7 @@ public final class DaemonEngine: @unchecked Sendable {
             server?.stop()
             if case .ok(let s) = DaemonStateFile.read(home.daemonState), s.pid == pid { unlink(home.daemonState) }
             DaemonLock.release(home.daemonLock, pid: pid)
-            sync { lockHeld = false }
+            sync { lockHeld = false; _phase = .stopped }
             if options.installLogSink { Log.install(nil) }
             logSink?.close()
             throw error
@@ -161,24 +186,20 @@ public final class DaemonEngine: @unchecked Sendable {
 
         if options.handleSignals { installSignalHandlers() }
         startHealthCheck()
+        sync { if _phase == .starting { _phase = .running } }
         Log.info("daemon", "daemon ready (pid \(pid), port \(api.port))")
     }
 
     private func statusInfo() async -> DaemonStatusInfo {
         let link = sync { serverLink }
         let status = await link?.status() ?? .noCredentials
-        return DaemonStatusInfo(machineId: Self.readMachineId(home.settings), server: status)
-    }
-
-    /// `machineId` from settings.json, tolerant of a missing or corrupt file.
-    static func readMachineId(_ path: String) -> String? {
-        guard let j = try? FileIO.readJSON(path) else { return nil }
-        return j["machineId"]?.string
+        // Tolerant of a missing or corrupt file: the status just says "no machine id".
+        return DaemonStatusInfo(machineId: (try? SettingsStore(home: home).machineId()) ?? nil, server: status)
     }
 
     private func logRotated(to newPath: String) {
         lock.lock()
-        guard var st = state, !shutdownStarted else { lock.unlock(); return }
+        guard var st = state, !_phase.isWindingDown else { lock.unlock(); return }
         st.daemonLogPath = newPath
         state = st
         lock.unlock()
@@ -217,7 +238,7 @@ public final class DaemonEngine: @unchecked Sendable {
 
     /// Step 5: prune sessions, rewrite lastHeartbeat; another pid in the state file → shut down.
     func healthCheck() async {
-        if sync({ shutdownStarted }) { return }
+        if phase.isWindingDown { return }
         await sessions.prune()
         if options.trimResidentPages { _ = cposix_trim_clean_file_pages() }
         switch DaemonStateFile.read(home.daemonState) {
@@ -228,7 +249,7 @@ public final class DaemonEngine: @unchecked Sendable {
         default: break
         }
         let updated: DaemonStateFile? = sync {
-            guard var st = state, !shutdownStarted else { return nil }
+            guard var st = state, !_phase.isWindingDown else { return nil }
             st.lastHeartbeat = ISOTime.now()
             state = st
             return st
@@ -241,10 +262,12 @@ public final class DaemonEngine: @unchecked Sendable {
 
     /// Starts the shutdown (once). `POST /stop`, signals, the `stop-daemon` RPC.
     public func requestShutdown(source: ShutdownSource, keepSessions: Bool) {
-        lock.lock()
-        if shutdownStarted { lock.unlock(); return }
-        shutdownStarted = true
-        lock.unlock()
+        let first: Bool = sync {
+            guard !_phase.isWindingDown else { return false }
+            _phase = .shuttingDown(source)
+            return true
+        }
+        guard first else { return }
         Log.info("daemon", "shutdown requested (source \(source.rawValue), keepSessions \(keepSessions))")
         // Watchdog: the whole shutdown finishes within the budget, whatever hangs.
         let budget = options.shutdownBudget
@@ -272,13 +295,11 @@ public final class DaemonEngine: @unchecked Sendable {
 
     /// Stop the control server, remove the state file, release the lock, wake `run()`.
     private func finish(reason: String?) {
-        lock.lock()
-        if isFinished { lock.unlock(); return }
-        isFinished = true
-        let srv = server
-        let held = lockHeld
-        lockHeld = false
-        lock.unlock()
+        guard finishOnce.take() else { return }
+        let (srv, held): (ControlServer?, Bool) = sync {
+            defer { lockHeld = false }
+            return (server, lockHeld)
+        }
         if let reason { Log.warn("daemon", reason) }
         srv?.stop(timeout: 1.5)
         if case .ok(let s) = DaemonStateFile.read(home.daemonState), s.pid == pid { unlink(home.daemonState) }
@@ -287,21 +308,23 @@ public final class DaemonEngine: @unchecked Sendable {
         for s in signalSources { s.cancel() }
         if options.installLogSink { Log.install(nil) }
         logSink?.close()
-        lock.lock()
-        isDone = true
-        let cont = finished
-        finished = nil
-        lock.unlock()
-        cont?.resume()
+        let waiters: [CheckedContinuation<Void, Never>] = sync {
+            _phase = .stopped
+            defer { stoppedWaiters = [] }
+            return stoppedWaiters
+        }
+        for w in waiters { w.resume() }
     }
 
     /// Waits until the daemon has shut down.
     public func waitUntilStopped() async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            lock.lock()
-            if isDone { lock.unlock(); c.resume(); return }
-            finished = c
-            lock.unlock()
+            let now: Bool = sync {
+                if _phase == .stopped { return true }
+                stoppedWaiters.append(c)
+                return false
+            }
+            if now { c.resume() }
         }
     }
 

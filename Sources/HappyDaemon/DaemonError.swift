@@ -11,14 +11,12 @@ public enum DaemonError: HappyError, Equatable {
     case portBusy(port: Int, profile: String)
     case listenFailed(port: Int, reason: String)
     case lockFailed(path: String, reason: String)
-    case stateUnreadable(path: String, reason: String)
     case notRunning
     case notResponding(pid: Int32)
     case startTimedOut(detail: String)
     case startFailed(detail: String)
     case request(String)
     case api(status: Int, message: String)
-    case stopFailed(pid: Int32)
     case spawnFailed(String)
     /// `logs/daemon-stdio.log` cannot be opened (a symbolic link is refused).
     case stdioLogUnusable(path: String, reason: String)
@@ -29,7 +27,6 @@ public enum DaemonError: HappyError, Equatable {
         case .portBusy(let port, let profile): return "port \(port) is already in use (profile \(profile))"
         case .listenFailed(let port, let r): return "cannot listen on 127.0.0.1:\(port): \(r)"
         case .lockFailed(let p, let r): return "cannot take the daemon lock \(p): \(r)"
-        case .stateUnreadable(let p, let r): return "cannot read \(p): \(r)"
         case .notRunning: return "the daemon is not running"
         case .notResponding(let p): return "daemon (pid \(p)) is running but not responding"
         case .startTimedOut(let d): return "the daemon did not become ready within 10 s\(d.isEmpty ? "" : ": " + d)"
@@ -39,7 +36,6 @@ public enum DaemonError: HappyError, Equatable {
             return "the daemon failed to start\(detail.isEmpty ? "" : ": " + detail)"
         case .request(let r): return "cannot reach the daemon: \(r)"
         case .api(_, let m): return m
-        case .stopFailed(let p): return "daemon (pid \(p)) did not exit"
         case .spawnFailed(let r): return "cannot start the daemon process: \(r)"
         case .stdioLogUnusable(let p, let r): return "cannot open \(p): \(r)"
         }
@@ -50,13 +46,11 @@ public enum DaemonError: HappyError, Equatable {
         case .portBusy: return "set daemon.httpPort in the profile to a free port (0 = any free port)"
         case .listenFailed: return "set daemon.httpPort in the profile to a free port (0 = any free port)"
         case .lockFailed: return "check the permissions of the home directory"
-        case .stateUnreadable: return "check the permissions of the home directory"
         case .notRunning: return "start it with `happy daemon start`"
         case .notResponding: return "wait a moment, or restart it with `happy daemon restart`"
         case .startTimedOut, .startFailed: return "see `happy logs tail` and logs/daemon-stdio.log"
         case .request: return "check `happy daemon status`"
         case .api: return nil
-        case .stopFailed: return "kill it by hand"
         case .spawnFailed: return "check that the happy binary is executable"
         case .stdioLogUnusable: return "remove it (happy recreates it) and check who else can write to the home folder"
         }

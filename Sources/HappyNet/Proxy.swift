@@ -145,7 +145,4 @@ public struct NetOptions: Sendable {
     public static func environment(_ env: [String: String]) -> NetOptions {
         NetOptions(proxies: .fromEnvironment(env), trust: .fromEnvironment(env))
     }
-
-    /// Direct connections only (the local control API).
-    public static var direct: NetOptions { NetOptions(proxies: .none) }
 }

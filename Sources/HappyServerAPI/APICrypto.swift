@@ -30,9 +30,6 @@ enum APICrypto {
     static func decryptValue(_ bytes: [UInt8], key: [UInt8], variant: CredentialVariant) -> JSON? {
         ValueCipher.decrypt(bytes, key: key, variant: variant.cipherVariant)
     }
-    static func encryptValue(_ value: JSON, key: [UInt8], variant: CredentialVariant) -> [UInt8] {
-        ValueCipher.encrypt(value, key: key, variant: variant.cipherVariant)
-    }
     /// Account content secret (X25519) derived from the master secret (sheet §1.4).
     static func contentSecretKey(masterSecret: [UInt8]) -> [UInt8] {
         let seed = KeyDerivation.deriveKey(master: masterSecret, usage: "Happy EnCoder", path: ["content"])

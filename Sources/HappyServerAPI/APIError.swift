@@ -28,12 +28,8 @@ public enum APIError: HappyError, Equatable {
     case authResponseUndecryptable
     /// A v2 login answer whose account content key is all-zero or another low-order point.
     case unusableAccountKey
-    /// Ctrl-C during a login (exit 130).
-    case interrupted
     /// Asked for confirmation, none possible.
     case confirmationRequired(action: String)
-    /// User said no to a prompt.
-    case cancelled
     /// No machine id in settings.json and none given.
     case noMachineId
     /// A session route answered `{"error": "Session not found"}`.
@@ -57,9 +53,7 @@ public enum APIError: HappyError, Equatable {
         case .authResponseUndecryptable: return "failed to decrypt the authentication response"
         case .unusableAccountKey:
             return "the login answer carries an account key that is not a usable X25519 public key (all-zero or a low-order point); nothing was saved"
-        case .interrupted: return "interrupted"
         case .confirmationRequired(let a): return "\(a) needs confirmation and stdin is not a terminal"
-        case .cancelled: return "cancelled"
         case .noMachineId: return "this machine has no machine id yet"
         case .sessionNotFound(let id, let s): return "session \(id) not found on \(s)"
         case .routeMissing(let p, let s): return "\(s) has no route \(p) (an older server)"
@@ -79,18 +73,9 @@ public enum APIError: HappyError, Equatable {
         case .invalidSecret: return "paste the 32-byte secret as base64/base64url or the backup key (XXXXX-XXXXX-...)"
         case .authResponseUndecryptable: return "run `happy auth login` again"
         case .unusableAccountKey: return "check that the server URL points at a genuine Happy Server, then run `happy auth login` again"
-        case .interrupted: return nil
         case .confirmationRequired: return "pass --yes"
-        case .cancelled: return nil
         case .noMachineId: return "run `happy auth login` or start the daemon, or pass a machine id"
         case .sessionNotFound, .routeMissing: return nil
-        }
-    }
-
-    public var exitCode: Int32 {
-        switch self {
-        case .interrupted: return 130
-        default: return 1
         }
     }
 

@@ -134,7 +134,7 @@ public struct AuthStatusReport: Sendable, Equatable {
         if case .invalid(let r) = loaded { warnings.append("\(store.path) is not usable (\(r)): treated as not authenticated") }
         let creds = loaded.credentials
         var machineId: String?
-        do { machineId = try MachineIdentity.read(home: home) } catch {
+        do { machineId = try SettingsStore(home: home).machineId() } catch {
             warnings.append((error as? HappyError)?.what ?? "\(error)")
         }
         var accepted: Bool?

@@ -127,28 +127,3 @@ public struct CredentialsStore: Sendable {
         throw FileIOError.cannotWrite(path: path, reason: errnoString())
     }
 }
-
-/// `machineId` in `settings.json` (SPEC §2.2) through the Config module's
-/// `SettingsStore` (locked, atomic; unknown keys preserved; a file that cannot be
-/// parsed is never overwritten).
-public enum MachineIdentity {
-    public static func read(home: HomeLayout) throws -> String? {
-        try SettingsStore(home: home).machineId()
-    }
-
-    /// Returns the existing machine id or creates one (UUID v4, lowercase). With
-    /// `replace`, always writes a fresh one.
-    @discardableResult
-    public static func ensure(home: HomeLayout, replace: Bool = false) throws -> String {
-        let store = SettingsStore(home: home)
-        guard replace else { return try store.ensureMachineId() }
-        let id = UUID().uuidString.lowercased()
-        try store.update { $0["machineId"] = .string(id) }
-        return id
-    }
-
-    /// Removes the `machineId` key (every other key stays); no-op without a file.
-    public static func remove(home: HomeLayout) throws {
-        try SettingsStore(home: home).removeMachineId()
-    }
-}

@@ -225,7 +225,7 @@ final class StubTransport: HTTPTransport, @unchecked Sendable {
         let home = makeTempHome("cmd")
         let secret = SecureRandom.bytes(32)
         try CredentialsStore(home: HomeLayout(root: home)).write(.legacy(secret: secret, token: "tok"))
-        let mid = try MachineIdentity.ensure(home: HomeLayout(root: home))
+        let mid = try SettingsStore(home: HomeLayout(root: home)).ensureMachineId()
         let meta: JSON = ["host": "box\u{1B}]0;evil\u{07}\u{1B}[2J-1", "platform": "linux\u{9B}31m"]
         let record: JSON = [
             "id": .string(mid), "metadata": .string(Base64.encode(ValueCipher.encrypt(meta, key: secret, variant: .legacy))),

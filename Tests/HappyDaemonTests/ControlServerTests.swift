@@ -370,7 +370,10 @@ final class EngineHarness: @unchecked Sendable {
         var cfg = HappyConfig(homeDir: home2)
         cfg.daemon.httpPort = 0
         var o = DaemonOptions(); o.handleSignals = false; o.installLogSink = false
-        await #expect(throws: DaemonError.alreadyRunning(pid: other)) { try await DaemonEngine(config: cfg, sessions: FakeSessions(), options: o).start() }
+        let refused = DaemonEngine(config: cfg, sessions: FakeSessions(), options: o)
+        #expect(refused.phase == .starting)
+        await #expect(throws: DaemonError.alreadyRunning(pid: other)) { try await refused.start() }
+        #expect(refused.phase == .stopped)
         // Busy port: names the port and the key.
         unlink(home2 + "/daemon.state.json.lock")
         cfg.daemon.httpPort = h.port
@@ -381,6 +384,10 @@ final class EngineHarness: @unchecked Sendable {
             #expect(e == .portBusy(port: h.port, profile: "default"))
             #expect(renderError(e).contains("\(h.port)") && renderError(e).contains("daemon.httpPort"))
         }
+        // A start that failed after taking the lock ends stopped (not stuck in starting).
+        let failed = DaemonEngine(config: cfg, sessions: FakeSessions(), options: o)
+        await #expect(throws: DaemonError.self) { try await failed.start() }
+        #expect(failed.phase == .stopped)
         // The failed start released its lock and wrote no state.
         #expect(!FileIO.exists(home2 + "/daemon.state.json.lock") && !FileIO.exists(home2 + "/daemon.state.json"))
         await h.stop()
@@ -409,9 +416,16 @@ final class EngineHarness: @unchecked Sendable {
             func shutdown(source: ShutdownSource) async { try? await Task.sleep(nanoseconds: 30_000_000_000) }
         }
         let h = try await EngineHarness(link: { _ in HangingLink() })
+        #expect(h.engine.phase == .running)
         let t0 = monoNow()
         h.engine.requestShutdown(source: .osSignal, keepSessions: false)
+        #expect(h.engine.phase == .shuttingDown(.osSignal))
+        // A second request (another source) does not restart or relabel the shutdown.
+        h.engine.requestShutdown(source: .cli, keepSessions: true)
+        #expect(h.engine.phase == .shuttingDown(.osSignal))
         await h.engine.waitUntilStopped()
+        #expect(h.engine.phase == .stopped)
+        await h.engine.waitUntilStopped()  // returns at once once stopped
         #expect(monoNow() - t0 < 4.5)  // two link steps of 1 s each; the 5 s budget is the backstop
         #expect(await h.sessions.shutdownCalls == [false])
         removeTree(h.home)

@@ -143,7 +143,6 @@ let machineJSON = #"{"id":"m1","metadata":"AAAA","metadataVersion":3,"daemonStat
         #expect(t.requests.isEmpty)
         #expect(APIError.notAuthenticated.hint?.contains("happy auth login") == true)
         #expect(APIError.tokenRejected(server: "s").hint?.contains("happy auth login") == true)
-        #expect(APIError.interrupted.exitCode == 130)
     }
 
     @Test func checkTokenTriState() async {

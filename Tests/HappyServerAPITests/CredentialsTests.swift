@@ -88,26 +88,26 @@ func tempHome() -> HomeLayout {
         defer { try? FileManagerShim.removeTree(home.root) }
         try FileIO.ensureDirectory(home.root)
         try FileIO.writeJSON(["schemaVersion": 2, "chromeMode": true, "custom": ["a": 1]], to: home.settings)
-        let id = try MachineIdentity.ensure(home: home)
+        let id = try SettingsStore(home: home).ensureMachineId()
         #expect(id == id.lowercased() && UUID(uuidString: id) != nil)
         #expect(Array(id)[14] == "4")
-        #expect(try MachineIdentity.ensure(home: home) == id)
-        let id2 = try MachineIdentity.ensure(home: home, replace: true)
+        #expect(try SettingsStore(home: home).ensureMachineId() == id)
+        let id2 = try SettingsStore(home: home).replaceMachineId()
         #expect(id2 != id)
-        try MachineIdentity.remove(home: home)
+        try SettingsStore(home: home).removeMachineId()
         let s = try #require(try FileIO.readJSON(home.settings))
         #expect(s == ["schemaVersion": 2, "chromeMode": true, "custom": ["a": 1]])
-        #expect(try MachineIdentity.read(home: home) == nil)
+        #expect(try SettingsStore(home: home).machineId() == nil)
         // A corrupt settings file is never overwritten.
         try "{bad".write(toFile: home.settings, atomically: false, encoding: .utf8)
-        #expect(throws: FileIOError.self) { try MachineIdentity.ensure(home: home) }
+        #expect(throws: FileIOError.self) { try SettingsStore(home: home).ensureMachineId() }
         #expect(try String(contentsOfFile: home.settings, encoding: .utf8) == "{bad")
     }
 
     @Test func machineIdCreatedWithSchemaVersion() throws {
         let home = tempHome()
         defer { try? FileManagerShim.removeTree(home.root) }
-        let id = try MachineIdentity.ensure(home: home)
+        let id = try SettingsStore(home: home).ensureMachineId()
         let s = try #require(try FileIO.readJSON(home.settings))
         #expect(s == ["schemaVersion": 2, "machineId": .string(id)])
         #expect(FileIO.mode(home.settings) == 0o600)

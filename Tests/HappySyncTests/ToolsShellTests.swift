@@ -93,14 +93,16 @@ struct ToolsShellTests {
         let s = ToolSandbox()
         let ctx = s.machine()
         let before = toolsOpenFDCount()
-        for _ in 0..<60 {
+        for _ in 0..<100 {
             let o = await bash(ctx, ["command": "echo $$"])
             if let pid = Int32(o.result["stdout"]?.string?.trimmed ?? "") {
                 #expect(ProcessProbe.readStat(pid)?.state != "Z")
             }
         }
-        // A leak would be 3 descriptors per run (180).
-        #expect(await toolsSettledFDCount(below: before + 40) - before < 40)
+        // A leak would be 3 descriptors per run (300) and permanent. The count is the
+        // whole test process's, and other suites run alongside (hundreds of sockets at
+        // times): the lowest count seen while they settle, against half a leak.
+        #expect(await toolsSettledFDCount(below: before + 150) - before < 150)
     }
 
     @Test func bashBadParamsAnswerInTheResult() async {

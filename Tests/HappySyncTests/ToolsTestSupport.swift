@@ -76,13 +76,12 @@ func toolsOpenFDCount() -> Int {
     (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
 }
 
-/// The fewest descriptors seen over a quarter of a second: suites running in parallel
-/// open and close their own meanwhile; a leak stays.
-/// The lowest descriptor count seen over a few seconds: other suites run in parallel and
-/// hold descriptors for a while; a leak of ours never goes away.
+/// The lowest descriptor count seen within 30 s (returning as soon as it is below
+/// `limit`): other suites run in parallel and hold descriptors for a while; a leak of ours
+/// never goes away.
 func toolsSettledFDCount(below limit: Int? = nil) async -> Int {
     var best = Int.max
-    for _ in 0..<40 {
+    for _ in 0..<300 {
         best = min(best, toolsOpenFDCount())
         if let limit, best < limit { return best }
         try? await Task.sleep(nanoseconds: 100_000_000)

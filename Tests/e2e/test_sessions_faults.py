@@ -43,6 +43,14 @@ def server_sid(h, timeout=20):
     return h.local_sessions()[0]["serverSessionId"]
 
 
+def spawned_from_the_app(h):
+    """Starts the daemon, spawns a session from the phone; (server session id, session phone)."""
+    h.start()
+    assert h.wait_running()
+    sid = h.phone().rpc(h.machine_id(), "spawn-happy-session", {"directory": str(h.work)})["sessionId"]
+    return sid, h.session_phone()
+
+
 def test_a_session_started_while_the_server_is_down_is_created_later_with_its_output(ss):
     h = ss
     h.start()
@@ -66,25 +74,31 @@ def test_a_session_started_while_the_server_is_down_is_created_later_with_its_ou
     assert len(sessions) == 1
 
 
-def test_a_server_restart_mid_output_loses_and_duplicates_nothing(ssd):
-    h = ssd
+def lines_through_a_server_restart(h, n, timeout):
+    """claude writes n lines; the server is stopped for 1 s once the first reached it.
+    Returns (what claude wrote, what the phone reads), both in order."""
     h.start()
     assert h.wait_running()
     h.run("session", "new", str(h.work))
     sid = server_sid(h)
     local = h.local_sessions()[0]["id"]
     app = h.session_phone()
-    h.run("session", "send", local, "__lines 3000")
-    assert wait_until(lambda: len(assistant_texts(app, sid)) > 0, 20)
+    h.run("session", "send", local, f"__lines {n}")
+    assert wait_until(lambda: len(assistant_texts(app, sid)) > 0, 30)
     h.emu.stop()
     time.sleep(1.0)
     h.emu.start()
-    assert wait_until(lambda: h.local_sessions()[0]["lastEventType"] == "result", 30)
+    assert wait_until(lambda: h.local_sessions()[0]["lastEventType"] == "result", timeout)
     expected = stdout_texts(h, local)
-    assert len(expected) == 3000
-    assert wait_until(lambda: len(assistant_texts(app, sid)) >= 3000, 60)
+    assert len(expected) == n
+    assert wait_until(lambda: len(assistant_texts(app, sid)) >= n, 2 * timeout)
     time.sleep(1)
-    assert assistant_texts(app, sid) == expected
+    return expected, assistant_texts(app, sid)
+
+
+def test_a_server_restart_mid_output_loses_and_duplicates_nothing(ssd):
+    expected, got = lines_through_a_server_restart(ssd, 3000, 30)
+    assert got == expected
 
 
 def test_a_daemon_restart_mid_session_resumes_the_same_server_session(ssd):
@@ -151,11 +165,7 @@ def test_version_conflicts_are_adopted_and_retried(ssd):
 
 def test_bad_input_gets_a_log_line_and_nothing_else(ssd):
     h = ssd
-    h.start()
-    assert h.wait_running()
-    phone = h.phone()
-    sid = phone.rpc(h.machine_id(), "spawn-happy-session", {"directory": str(h.work)})["sessionId"]
-    app = h.session_phone()
+    sid, app = spawned_from_the_app(h)
     app.send_text(sid, "first")
     app.wait_message(sid, lambda c: "echo: first" in json.dumps(c), 15)
     # A message the daemon cannot decrypt, and one that is not a user text.
@@ -179,11 +189,7 @@ def test_bad_input_gets_a_log_line_and_nothing_else(ssd):
 
 def test_v3_errors_are_retried_and_unanswered_writes_written_again(ssd):
     h = ssd
-    h.start()
-    assert h.wait_running()
-    phone = h.phone()
-    sid = phone.rpc(h.machine_id(), "spawn-happy-session", {"directory": str(h.work)})["sessionId"]
-    app = h.session_phone()
+    sid, app = spawned_from_the_app(h)
     # claude answers 2 s after the prompt; meanwhile /v3 starts failing 3 times.
     app.send_text(sid, "__sleep 2 slow answer")
     assert wait_until(lambda: any(l["message"]["content"] == "__sleep 2 slow answer" for l in h.user_lines()), 10)
@@ -206,17 +212,14 @@ def test_v3_errors_are_retried_and_unanswered_writes_written_again(ssd):
 
 def test_resume_reattaches_to_the_same_server_session(ssd):
     h = ssd
-    h.start()
-    assert h.wait_running()
-    phone = h.phone()
-    sid = phone.rpc(h.machine_id(), "spawn-happy-session", {"directory": str(h.work)})["sessionId"]
-    app = h.session_phone()
+    sid, app = spawned_from_the_app(h)
     app.send_text(sid, "before")
     app.wait_message(sid, lambda c: "echo: before" in json.dumps(c), 15)
     first = h.local_sessions()[0]
     assert app.kill(sid)["success"] is True
     assert wait_until(lambda: h.local_sessions(), 5)
     assert wait_until(lambda: next(s for s in h.json("session", "list", "--all")["sessions"] if s["id"] == first["id"])["status"] == "stopped", 10)
+    phone = h.phone()
     r = phone.rpc(h.machine_id(), "resume-happy-session", {"sessionId": sid})
     assert r == {"type": "success", "sessionId": sid}, r
     sessions = h.json("session", "list", "--all")["sessions"]

@@ -48,7 +48,7 @@ public enum AuthCommands {
             defer { guardian.cancel() }
             // A settings.json that cannot be parsed stops the login before any request, so
             // credentials are never written without a machine id (SPEC §2.2).
-            _ = try MachineIdentity.read(home: home)
+            _ = try SettingsStore(home: home).machineId()
             let api = HappyServerAPI(serverUrl: config.serverUrl, transport: ctx.transport)
 
             let creds: Credentials
@@ -67,7 +67,7 @@ public enum AuthCommands {
                     out.warn("the unreadable \(store.path) was moved to \(moved)")
                 }
                 try store.write(creds)
-                return try MachineIdentity.ensure(home: home, replace: true)
+                return try SettingsStore(home: home).replaceMachineId()
             }
             out.line("Authenticated with \(api.serverUrl) (\(creds.variant.rawValue) encryption). Machine id: \(machineId)")
             return 0
@@ -179,7 +179,7 @@ public enum AuthCommands {
                 ctx.out.line("Stopped the daemon (pid \(pid)).")
             }
             let removed = try CredentialsStore(home: home).delete()
-            try MachineIdentity.remove(home: home)
+            try SettingsStore(home: home).removeMachineId()
             ctx.out.line(removed ? "Logged out: removed \(home.accessKey) and the machine id."
                                  : "Not logged in; removed the machine id if there was one.")
             return 0

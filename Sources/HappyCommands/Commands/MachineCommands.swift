@@ -13,7 +13,7 @@ public enum MachineCommands {
         let config = try ctx.config()
         let creds = try CredentialsStore(home: config.home).require()
         let api = HappyServerAPI(serverUrl: config.serverUrl, transport: ctx.transport, token: creds.token)
-        let thisId = try? MachineIdentity.read(home: config.home)
+        let thisId = try? SettingsStore(home: config.home).machineId()
         return (api, creds, thisId ?? nil)
     }
 

@@ -15,11 +15,6 @@ public enum SessionCommands {
         .command(New.self), .command(List.self), .command(Stop.self), .command(Send.self), .command(Logs.self),
         .command(Approve.self), .command(Deny.self))
 
-    /// The modes `--permission-mode` takes (SPEC §7.6).
-    public enum PermissionModeChoice: String, CaseIterable, Sendable {
-        case `default`, acceptEdits, bypassPermissions, plan
-    }
-
     /// Local time `YYYY-MM-DD HH:MM:SS` of an epoch-ms value; `-` when absent.
     static func time(_ ms: JSON?) -> String {
         guard let d = ms?.double else { return "-" }
@@ -47,7 +42,7 @@ public enum SessionCommands {
             public var prompt: String?
             public var createDir: Bool
             public var env: [String: String]
-            public var permissionMode: PermissionModeChoice?
+            public var permissionMode: PermissionMode?
             public var model: String?
             public var resume: String?
             public init(_ r: inout OptionReader) {
@@ -56,7 +51,7 @@ public enum SessionCommands {
                 prompt = r.option("prompt", metavar: "TEXT", help: "first message sent to the session")
                 createDir = r.flag("create-dir", help: "create DIRECTORY when it does not exist")
                 env = r.keyValues("env", help: "extra environment variable for the session (repeatable)")
-                permissionMode = r.optionalChoice("permission-mode", as: PermissionModeChoice.self,
+                permissionMode = r.optionalChoice("permission-mode", as: PermissionMode.self,
                                                   help: "how claude asks before using tools (default: sessions.permissionMode)")
                 model = r.option("model", metavar: "NAME", help: "the model claude uses (claude --model)")
                 resume = r.option("resume", metavar: "CLAUDE_SESSION_ID", help: "continue an earlier claude session (claude --resume)")
@@ -78,7 +73,7 @@ public enum SessionCommands {
                 client = try DaemonControl.client(home, timeout: 5)
             }
             var req = SpawnRequest(directory: dir, prompt: o.prompt, createDirectory: o.createDir, environmentVariables: o.env)
-            req.permissionMode = o.permissionMode.map { PermissionMode(rawValue: $0.rawValue)! }
+            req.permissionMode = o.permissionMode
             req.model = o.model
             req.resume = o.resume
             let s = try client.spawn(req)

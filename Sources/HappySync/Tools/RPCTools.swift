@@ -23,37 +23,26 @@ public enum RPCTools {
 
     /// Runs the tool `method` with decrypted `params`; nil when `method` is not a tool.
     public static func run(_ method: String, params: JSON, context: ToolContext) async -> ToolOutcome? {
-        func outcome(_ json: JSON, _ audit: AuditResult) -> ToolOutcome { ToolOutcome(result: json, audit: audit) }
+        func call<P: ToolParams, R: ToolAnswer>(_ tool: (P, ToolContext) async -> R) async throws(ToolDecodeError) -> ToolOutcome {
+            let r = await tool(try P(json: params), context)
+            return ToolOutcome(result: r.json, audit: r.auditResult)
+        }
         do throws(ToolDecodeError) {
             switch method {
-            case "bash":
-                let r = await bash(try BashParams(json: params), context: context)
-                return outcome(r.json, r.auditResult)
-            case "readFile":
-                let r = await readFile(try ReadFileParams(json: params), context: context)
-                return outcome(r.json, r.auditResult)
-            case "writeFile":
-                let r = await writeFile(try WriteFileParams(json: params), context: context)
-                return outcome(r.json, r.auditResult)
-            case "listDirectory":
-                let r = await listDirectory(try ListDirectoryParams(json: params), context: context)
-                return outcome(r.json, r.auditResult)
-            case "getDirectoryTree":
-                let r = await getDirectoryTree(try GetDirectoryTreeParams(json: params), context: context)
-                return outcome(r.json, r.auditResult)
-            case "ripgrep":
-                let r = await ripgrep(try RipgrepParams(json: params), context: context)
-                return outcome(r.json, r.auditResult)
-            case "difftastic":
-                let r = await difftastic(try DifftasticParams(json: params), context: context)
-                return outcome(r.json, r.auditResult)
+            case "bash": return try await call(bash)
+            case "readFile": return try await call(readFile)
+            case "writeFile": return try await call(writeFile)
+            case "listDirectory": return try await call(listDirectory)
+            case "getDirectoryTree": return try await call(getDirectoryTree)
+            case "ripgrep": return try await call(ripgrep)
+            case "difftastic": return try await call(difftastic)
             default:
                 return nil
             }
         } catch {
             let text = error.what
             let json = method == "bash" ? BashResult.failure(text).json : ["success": false, "error": .string(text)]
-            return outcome(json, .error)
+            return ToolOutcome(result: json, audit: .error)
         }
     }
 

@@ -103,10 +103,21 @@ func toolAuditResult(success: Bool, error: String?) -> AuditResult {
     return error == PathConfinement.refusal ? .refused : .error
 }
 
+/// A tool's params: decoded from the decrypted RPC params.
+public protocol ToolParams: Sendable {
+    init(json: JSON) throws(ToolDecodeError)
+}
+
+/// A tool's answer: what is encrypted back, and how the audit log records it.
+public protocol ToolAnswer: Sendable {
+    var json: JSON { get }
+    var auditResult: AuditResult { get }
+}
+
 // MARK: - bash
 
 /// `bash {command, cwd?, timeout?}` (`timeout` in ms; absent, null or 0 → 30000).
-public struct BashParams: Sendable, Equatable {
+public struct BashParams: ToolParams, Equatable {
     public var command: String
     public var cwd: String?
     public var timeoutMs: Double?
@@ -137,7 +148,7 @@ public struct BashParams: Sendable, Equatable {
 /// `{success, stdout, stderr, exitCode, error?}` — the four first fields are always
 /// present (a refusal has empty output and exit code -1). `stdoutTruncated` /
 /// `stderrTruncated` appear (true) when a stream passed the 1 MiB cap.
-public struct BashResult: Sendable, Equatable {
+public struct BashResult: ToolAnswer, Equatable {
     public var success: Bool
     public var stdout: String
     public var stderr: String
@@ -191,7 +202,7 @@ public struct BashResult: Sendable, Equatable {
 // MARK: - readFile
 
 /// `readFile {path}`.
-public struct ReadFileParams: Sendable, Equatable {
+public struct ReadFileParams: ToolParams, Equatable {
     public var path: String
     public init(path: String) { self.path = path }
     public init(json: JSON) throws(ToolDecodeError) {
@@ -201,7 +212,7 @@ public struct ReadFileParams: Sendable, Equatable {
 }
 
 /// `{success, content?: base64, error?}`.
-public struct ReadFileResult: Sendable, Equatable {
+public struct ReadFileResult: ToolAnswer, Equatable {
     public var success: Bool
     public var content: String?
     public var error: String?
@@ -233,7 +244,7 @@ public struct ReadFileResult: Sendable, Equatable {
 
 /// `writeFile {path, content: base64, expectedHash?: sha256 hex | null}`; absent and
 /// `null` both mean "the file must not exist yet".
-public struct WriteFileParams: Sendable, Equatable {
+public struct WriteFileParams: ToolParams, Equatable {
     public var path: String
     /// Base64 (as sent).
     public var content: String
@@ -256,7 +267,7 @@ public struct WriteFileParams: Sendable, Equatable {
 }
 
 /// `{success, hash?, error?}` (`hash`: sha256 hex of the written bytes).
-public struct WriteFileResult: Sendable, Equatable {
+public struct WriteFileResult: ToolAnswer, Equatable {
     public var success: Bool
     public var hash: String?
     public var error: String?
@@ -287,7 +298,7 @@ public struct WriteFileResult: Sendable, Equatable {
 // MARK: - listDirectory
 
 /// `listDirectory {path}`.
-public struct ListDirectoryParams: Sendable, Equatable {
+public struct ListDirectoryParams: ToolParams, Equatable {
     public var path: String
     public init(path: String) { self.path = path }
     public init(json: JSON) throws(ToolDecodeError) {
@@ -334,7 +345,7 @@ public struct DirectoryEntry: Sendable, Equatable {
 }
 
 /// `{success, entries?, error?}` (+ `truncated: true` past `ToolLimits.maxListEntries`).
-public struct ListDirectoryResult: Sendable, Equatable {
+public struct ListDirectoryResult: ToolAnswer, Equatable {
     public var success: Bool
     public var entries: [DirectoryEntry]?
     public var error: String?
@@ -376,7 +387,7 @@ public struct ListDirectoryResult: Sendable, Equatable {
 
 /// `getDirectoryTree {path, maxDepth}` (`maxDepth` N lists N levels below `path`; a
 /// fraction is rounded up, as the original's `depth < maxDepth` comparison does).
-public struct GetDirectoryTreeParams: Sendable, Equatable {
+public struct GetDirectoryTreeParams: ToolParams, Equatable {
     public var path: String
     public var maxDepth: Int
 
@@ -447,7 +458,7 @@ public struct TreeNode: Sendable, Equatable {
 }
 
 /// `{success, tree?, error?}` (+ `truncated: true` past `ToolLimits.maxTreeEntries`).
-public struct GetDirectoryTreeResult: Sendable, Equatable {
+public struct GetDirectoryTreeResult: ToolAnswer, Equatable {
     public var success: Bool
     public var tree: TreeNode?
     public var error: String?
@@ -483,7 +494,7 @@ public struct GetDirectoryTreeResult: Sendable, Equatable {
 // MARK: - ripgrep / difftastic
 
 /// `ripgrep {args, cwd?}` / `difftastic {args, cwd?}`.
-public struct ExternalToolParams: Sendable, Equatable {
+public struct ExternalToolParams: ToolParams, Equatable {
     public var args: [String]
     public var cwd: String?
 
@@ -509,7 +520,7 @@ public typealias DifftasticParams = ExternalToolParams
 /// `{success, exitCode?, stdout?, stderr?, error?}`. `success` is true when the tool ran
 /// to its end, whatever its exit code (ripgrep exits 1 for "no matches"), as in the
 /// original; false when it could not run, was refused, or timed out.
-public struct ExternalToolResult: Sendable, Equatable {
+public struct ExternalToolResult: ToolAnswer, Equatable {
     public var success: Bool
     public var exitCode: Int?
     public var stdout: String?
