@@ -26,13 +26,16 @@ class SessionHappy(SyncHappy):
     """A daemon whose sessions are mirrored to the emulator; `extra` adds profile lines."""
 
     def __init__(self, tmp: pathlib.Path, emu: SyncEmulator, account: Account, extra: str = "", claude_env=None,
-                 claude_command=FAKE_CLAUDE):
+                 claude_command=FAKE_CLAUDE, fast_timers: bool = True):
         super().__init__(tmp, emu, account)
         self.stdin_log = tmp / "stdin.jsonl"
         env_lines = {"FAKE_CLAUDE_STDIN_LOG": str(self.stdin_log)}
         env_lines.update(claude_env or {})
         env_yaml = "".join(f"  {k}: '{v}'\n" for k, v in env_lines.items())
-        self.write_profile("t", "daemon:\n  httpPort: 0\n  healthCheckSeconds: 0.5\n  heartbeatSeconds: 0.5\n"
+        # Tests want the health check and the machine heartbeat fast; benchmarks use the
+        # defaults (60 s, 20 s) that users run with.
+        timers = "  healthCheckSeconds: 0.5\n  heartbeatSeconds: 0.5\n" if fast_timers else ""
+        self.write_profile("t", "daemon:\n  httpPort: 0\n" + timers +
                                 f"claude:\n  command: {claude_command}\n"
                                 f"rpc:\n  roots: ['{tmp}']\n"
                                 f"env:\n{env_yaml}" + extra)
