@@ -293,7 +293,7 @@ public final class DaemonEngine: @unchecked Sendable {
         finish(reason: nil)
     }
 
-    /// Stop the control server, remove the state file, release the lock, wake `run()`.
+    /// Stop the control server, remove the state file, release the lock, wake the waiters.
     private func finish(reason: String?) {
         guard finishOnce.take() else { return }
         let (srv, held): (ControlServer?, Bool) = sync {
