@@ -184,6 +184,7 @@ def test_bad_input_gets_a_log_line_and_nothing_else(ssd):
     assert [l["message"]["content"] for l in h.user_lines()] == ["first", "second"]
     log = open(h.state()["daemonLogPath"]).read()
     assert "could not be decrypted" in log
+    assert "is not a user text (user, image); ignored" in log
     assert h.local_sessions()[0]["status"] == "running"
 
 

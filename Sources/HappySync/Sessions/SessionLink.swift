@@ -556,9 +556,16 @@ actor SessionLink {
             Log.warn("sync", "session \(localId): message \(m.id) (seq \(m.seq)) could not be decrypted; ignored")
             return
         }
-        guard msg["role"]?.string == "user", msg["content"]?["type"]?.string == "text",
-              let text = msg["content"]?["text"]?.string else { return }
         if msg["meta"]?["sentFrom"]?.string == "cli" { return }
+        guard msg["role"]?.string == "user", msg["content"]?["type"]?.string == "text",
+              let text = msg["content"]?["text"]?.string else {
+            // Another client's record that is not a user text (an image, an agent record,
+            // a malformed one): nothing for claude's stdin.
+            let kind = [msg["role"]?.string ?? "no role", msg["content"]?["type"]?.string ?? "no content type"]
+                .map { String($0.prefix(40)) }
+            Log.info("sync", "session \(localId): message \(m.id) (seq \(m.seq)) is not a user text (\(kind.joined(separator: ", "))); ignored")
+            return
+        }
         if let raw = msg["meta"]?["permissionMode"]?.string, let mode = PermissionMode(appValue: raw),
            mode != (await sessions.get(localId))?.permissionMode {
             try? await sessions.setPermissionMode(localId, mode)
