@@ -4,22 +4,16 @@ import Testing
 @testable import HappyCrypto
 @testable import HappyServerAPI
 @testable import HappyCommands
+@testable import HappyTestSupport
 
 @Suite struct MachineTextTests {
     let meta: JSON = ["host": "h", "platform": "linux"]
     let state: JSON = ["status": "running", "pid": 12]
 
-    func record(_ metadata: [UInt8], _ daemonState: [UInt8]?, dek: [UInt8]? = nil) -> MachineRecord {
-        MachineRecord(id: "m", metadata: Base64.encode(metadata), metadataVersion: 2,
-                      daemonState: daemonState.map { Base64.encode($0) }, daemonStateVersion: 4,
-                      dataEncryptionKey: dek.map { Base64.encode($0) }, active: true, activeAt: 5, createdAt: 1,
-                      updatedAt: 6, seq: 3)
-    }
-
     @Test func listAndShowText() {
         let secret = SecureRandom.bytes(32)
         let now = 1_724_520_000_000
-        var r = record(ValueCipher.encrypt(meta, key: secret, variant: .legacy), ValueCipher.encrypt(state, key: secret, variant: .legacy))
+        var r = machineRecordFixture(ValueCipher.encrypt(meta, key: secret, variant: .legacy), ValueCipher.encrypt(state, key: secret, variant: .legacy))
         r.activeAt = now - 180_000
         let d = MachineDecryption.decrypt(r, credentials: .legacy(secret: secret, token: "t"))
         let show = MachineText.show(d, thisMachineId: "m", nowMs: now)

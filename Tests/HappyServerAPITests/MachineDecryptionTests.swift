@@ -11,17 +11,10 @@ import Testing
     let meta: JSON = ["host": "h", "platform": "linux"]
     let state: JSON = ["status": "running", "pid": 12]
 
-    func record(_ metadata: [UInt8], _ daemonState: [UInt8]?, dek: [UInt8]? = nil) -> MachineRecord {
-        MachineRecord(id: "m", metadata: Base64.encode(metadata), metadataVersion: 2,
-                      daemonState: daemonState.map { Base64.encode($0) }, daemonStateVersion: 4,
-                      dataEncryptionKey: dek.map { Base64.encode($0) }, active: true, activeAt: 5, createdAt: 1,
-                      updatedAt: 6, seq: 3)
-    }
-
     @Test func legacyUsesSecretAndSecretbox() {
         let secret = SecureRandom.bytes(32)
         let c = Credentials.legacy(secret: secret, token: "t")
-        let r = record(ValueCipher.encrypt(meta, key: secret, variant: .legacy), ValueCipher.encrypt(state, key: secret, variant: .legacy))
+        let r = machineRecordFixture(ValueCipher.encrypt(meta, key: secret, variant: .legacy), ValueCipher.encrypt(state, key: secret, variant: .legacy))
         let d = MachineDecryption.decrypt(r, credentials: c)
         #expect(d.metadata == meta && d.daemonState == state && d.encryption == .legacy && d.warnings.isEmpty)
         #expect(d.json["encryption"] == "legacy" && d.json["metadataVersion"] == 2 && d.json["daemonStateVersion"] == 4)
@@ -34,7 +27,7 @@ import Testing
         let c = Credentials.dataKey(publicKey: SecureRandom.bytes(32), machineKey: mk, token: "t")
         // A dataEncryptionKey we cannot open (wrapped to the account key) is ignored.
         let dek = try DataKeyWrap.wrap(mk, recipientPublicKey: Box.randomKeyPair().publicKey)
-        let r = record(ValueCipher.encrypt(meta, key: mk, variant: .dataKey), nil, dek: dek)
+        let r = machineRecordFixture(ValueCipher.encrypt(meta, key: mk, variant: .dataKey), nil, dek: dek)
         let d = MachineDecryption.decrypt(r, credentials: c)
         #expect(d.metadata == meta && d.daemonState == nil && d.encryption == .dataKey && d.warnings.isEmpty)
         #expect(d.json["daemonState"] == .null)
@@ -45,7 +38,7 @@ import Testing
         let content = Box.seedKeyPair(seed: KeyDerivation.deriveKey(master: secret, usage: "Happy EnCoder", path: ["content"]))
         let key = SecureRandom.bytes(32)
         let dek = try DataKeyWrap.wrap(key, recipientPublicKey: content.publicKey)
-        let r = record(ValueCipher.encrypt(meta, key: key, variant: .dataKey), ValueCipher.encrypt(state, key: key, variant: .dataKey), dek: dek)
+        let r = machineRecordFixture(ValueCipher.encrypt(meta, key: key, variant: .dataKey), ValueCipher.encrypt(state, key: key, variant: .dataKey), dek: dek)
         let d = MachineDecryption.decrypt(r, credentials: .legacy(secret: secret, token: "t"))
         #expect(d.metadata == meta && d.daemonState == state && d.encryption == .dataKey)
     }
@@ -53,7 +46,7 @@ import Testing
     @Test func undecryptableIsNilWithWarning() {
         let c = Credentials.legacy(secret: SecureRandom.bytes(32), token: "t")
         let other = SecureRandom.bytes(32)
-        var r = record(ValueCipher.encrypt(meta, key: other, variant: .legacy), ValueCipher.encrypt(state, key: other, variant: .legacy))
+        var r = machineRecordFixture(ValueCipher.encrypt(meta, key: other, variant: .legacy), ValueCipher.encrypt(state, key: other, variant: .legacy))
         var d = MachineDecryption.decrypt(r, credentials: c)
         #expect(d.metadata == nil && d.daemonState == nil && d.warnings.count == 2)
         #expect(d.warnings.allSatisfy { !$0.contains(Base64.encode(other)) })

@@ -40,6 +40,20 @@ def register(app, ctx):
     hub = get_hub(ctx)
     state = hub.state
 
+    def owned_session(request, log_kind=None, log_body=None):
+        """Authentication, then the account's session `sid`: (account, session, None), or
+        (account or None, None, the error response); a 404 is logged under `log_kind`."""
+        acc, denied = authenticate(request)
+        if denied:
+            return None, None, denied
+        sid = request.match_info["sid"]
+        s = state.session_of(acc.id, sid)
+        if s is None:
+            if log_kind:
+                hub.log(sid, log_kind, log_body, status=404)
+            return acc, None, err(404, NOT_FOUND)
+        return acc, s, None
+
     def m_only(handler):
         async def wrapped(request):
             if hub.legacy:
@@ -98,12 +112,9 @@ def register(app, ctx):
         return web.json_response({"success": True})
 
     async def v1_messages(request):
-        acc, denied = authenticate(request)
-        if denied:
-            return denied
-        s = state.session_of(acc.id, request.match_info["sid"])
-        if s is None:
-            return err(404, NOT_FOUND)
+        acc, s, refused = owned_session(request)
+        if refused:
+            return refused
         msgs = sorted(hub.messages(s.id), key=lambda m: (m.created_at, m.seq), reverse=True)[:150]
         return web.json_response({"messages": [m.to_json() for m in msgs]})
 
@@ -142,13 +153,9 @@ def register(app, ctx):
         if problem:
             hub.log(request.match_info["sid"], "push-event", body, status=400, error=problem)
             return bad_request(problem)
-        acc, denied = authenticate(request)
-        if denied:
-            return denied
-        s = state.session_of(acc.id, request.match_info["sid"])
-        if s is None:
-            hub.log(request.match_info["sid"], "push-event", body, status=404)
-            return err(404, NOT_FOUND)
+        acc, s, refused = owned_session(request, "push-event", body)
+        if refused:
+            return refused
         await hub.sio.emit("ephemeral", {"type": "session-event", "sessionId": s.id, "kind": body["kind"],
                                          "title": body["title"], "body": body["body"], "timestamp": now_ms()},
                            to=hub.interested(acc.id, s.id))
@@ -188,12 +195,9 @@ def register(app, ctx):
             problem = "after_seq and before_seq are mutually exclusive"
         if problem:
             return bad_request(problem)
-        acc, denied = authenticate(request)
-        if denied:
-            return denied
-        s = state.session_of(acc.id, request.match_info["sid"])
-        if s is None:
-            return err(404, NOT_FOUND)
+        acc, s, refused = owned_session(request)
+        if refused:
+            return refused
         limit = vals.get("limit", 100)
         msgs = hub.messages(s.id)
         if "before_seq" in vals:
@@ -224,13 +228,9 @@ def register(app, ctx):
         if problem:
             hub.log(request.match_info["sid"], "v3-post", None, status=400, error=problem)
             return bad_request(problem)
-        acc, denied = authenticate(request)
-        if denied:
-            return denied
-        s = state.session_of(acc.id, request.match_info["sid"])
-        if s is None:
-            hub.log(request.match_info["sid"], "v3-post", None, status=404)
-            return err(404, NOT_FOUND)
+        acc, s, refused = owned_session(request, "v3-post")
+        if refused:
+            return refused
         first: dict[str, str] = {}
         for m in msgs:
             first.setdefault(m["localId"], m["content"])
