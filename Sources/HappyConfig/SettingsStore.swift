@@ -108,7 +108,7 @@ public struct SettingsStore: Sendable {
             Log.warn("daemon", "\(path) is a symbolic link (not followed); moved aside to \(moved ?? "?")")
             return try? ensureMachineId()
         } catch {
-            Log.error("daemon", "settings.json: \((error as? HappyError)?.what ?? "\(error)")")
+            Log.error("daemon", "settings.json: \(errorWhat(error))")
             return nil
         }
     }

@@ -24,6 +24,11 @@ public func renderError(_ e: Error) -> String {
     return "error: \(e)"
 }
 
+/// What happened, without the hint (for logs and answers that add their own context).
+public func errorWhat(_ e: Error) -> String {
+    (e as? HappyError)?.what ?? "\(e)"
+}
+
 public func exitCode(for e: Error) -> Int32 {
     (e as? HappyError)?.exitCode ?? 1
 }

@@ -309,7 +309,7 @@ public final class ControlAPI: ControlRequestHandler, @unchecked Sendable {
 
     static func sessionErrorResponse(_ error: Error) -> HTTPResponse {
         guard let e = error as? SessionError else {
-            let msg = (error as? HappyError)?.what ?? "\(error)"
+            let msg = errorWhat(error)
             return Self.error(500, msg)
         }
         switch e {

@@ -110,7 +110,7 @@ public final class DaemonEngine: @unchecked Sendable {
         do {
             try await startAfterLock(reclaimedStale: reclaimed)
         } catch {
-            Log.error("daemon", "start-up failed: \((error as? HappyError)?.what ?? "\(error)")")
+            Log.error("daemon", "start-up failed: \(errorWhat(error))")
             server?.stop()
             if case .ok(let s) = DaemonStateFile.read(home.daemonState), s.pid == pid { unlink(home.daemonState) }
             DaemonLock.release(home.daemonLock, pid: pid)
@@ -256,7 +256,7 @@ public final class DaemonEngine: @unchecked Sendable {
         }
         guard let st = updated else { return }
         do { try st.write(to: home.daemonState) } catch {
-            Log.error("daemon", "cannot write daemon.state.json: \((error as? HappyError)?.what ?? "\(error)")")
+            Log.error("daemon", "cannot write daemon.state.json: \(errorWhat(error))")
         }
     }
 

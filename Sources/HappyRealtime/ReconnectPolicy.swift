@@ -43,6 +43,14 @@ public struct ReconnectPolicy: Sendable, Equatable {
         return nextDelay(using: &g)
     }
 
+    /// The jittered delay after `failures` consecutive failures of one operation (a retry
+    /// of its own, outside the connection's schedule): the schedule's entry `failures`.
+    public func delay(afterFailures failures: Int) -> Double {
+        var p = self
+        p.attempt = max(0, failures)
+        return p.nextDelay()
+    }
+
     /// Reports how long the connection that just ended stayed up.
     public mutating func connectionEnded(uptime: Double) {
         if uptime >= stableAfter { attempt = 0 }

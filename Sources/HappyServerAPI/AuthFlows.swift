@@ -135,7 +135,7 @@ public struct AuthStatusReport: Sendable, Equatable {
         let creds = loaded.credentials
         var machineId: String?
         do { machineId = try SettingsStore(home: home).machineId() } catch {
-            warnings.append((error as? HappyError)?.what ?? "\(error)")
+            warnings.append(errorWhat(error))
         }
         var accepted: Bool?
         if let creds, !offline {

@@ -94,7 +94,7 @@ public struct CredentialsStore: Sendable {
 
     public func load() -> Loaded {
         let bytes: [UInt8]?
-        do { bytes = try FileIO.read(path, noFollow: true) } catch { return .invalid(reason: (error as? HappyError)?.what ?? "\(error)") }
+        do { bytes = try FileIO.read(path, noFollow: true) } catch { return .invalid(reason: errorWhat(error)) }
         guard let bytes else { return .missing }
         guard let j = try? JSON.parse(bytes) else { return .invalid(reason: "not JSON") }
         guard let c = Credentials(json: j) else { return .invalid(reason: "not a credentials file") }

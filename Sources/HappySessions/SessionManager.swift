@@ -234,7 +234,7 @@ public actor SessionManager: SessionService {
             close(p.readFD)
             close(p.fifoFD)
             removeSessionDirectory(id)
-            throw SessionError.cannotPersist(path: sdir + "/session.json", reason: (error as? HappyError)?.what ?? "\(error)")
+            throw SessionError.cannotPersist(path: sdir + "/session.json", reason: errorWhat(error))
         }
         records[id] = rec
         let l = Live(id: id, isChild: true, sawOutput: false, now: clock())

@@ -66,7 +66,7 @@ public enum MachineRPC {
         } catch SessionError.notFound, SessionError.notRunning {
             return .error("Session not found or failed to stop")
         } catch {
-            return .error((error as? HappyError)?.what ?? "\(error)")
+            return .error(errorWhat(error))
         }
     }
 }

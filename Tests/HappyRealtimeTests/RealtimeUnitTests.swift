@@ -42,6 +42,17 @@ struct FixedRandom: RandomNumberGenerator {
         }
     }
 
+    @Test func delayAfterFailuresFollowsTheScheduleWithoutAdvancingIt() {
+        let p = ReconnectPolicy()
+        for (failures, base) in [(0, 0.5), (1, 1.0), (2, 2.0), (3, 3.0), (50, 3.0), (-1, 0.5)] {
+            for _ in 0..<20 {
+                let d = p.delay(afterFailures: failures)
+                #expect(d >= base * 0.8 - 1e-9 && d <= base * 1.2 + 1e-9, "failures \(failures): \(d)")
+            }
+        }
+        #expect(p.attempt == 0)
+    }
+
     @Test func resetOnlyAfterStableConnection() {
         var p = ReconnectPolicy()
         for _ in 0..<4 { _ = p.nextDelay(unit: 0.5) }

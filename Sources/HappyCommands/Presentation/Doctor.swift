@@ -104,7 +104,7 @@ public enum Doctor {
             }
             return DoctorCheck("credentials", .ok, "\(path) readable")
         } catch {
-            return DoctorCheck("credentials", .fail, (error as? HappyError)?.what ?? "\(error)")
+            return DoctorCheck("credentials", .fail, errorWhat(error))
         }
     }
 

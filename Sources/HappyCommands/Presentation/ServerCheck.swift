@@ -18,7 +18,7 @@ public enum ServerCheck {
             _ = try await api.health()
             out.append(DoctorCheck("server", .ok, "\(config.serverUrl) is reachable"))
         } catch {
-            out.append(DoctorCheck("server", .warn, "\(config.serverUrl) is not reachable: \((error as? HappyError)?.what ?? "\(error)")"))
+            out.append(DoctorCheck("server", .warn, "\(config.serverUrl) is not reachable: \(errorWhat(error))"))
             return out
         }
         guard creds != nil else {

@@ -98,7 +98,9 @@ actor SessionLink {
     private(set) var file: SessionSyncFile
     private var record: SessionRecord
     let key: [UInt8]
-    let variant: EncryptionVariant
+    /// The session key's value cipher (messages, metadata, agentState, RPC params).
+    let encrypt: @Sendable (JSON) -> String
+    let decrypt: @Sendable (String) -> JSON?
     let metadata: VersionedValue
     let agentState: VersionedValue
 
@@ -143,18 +145,16 @@ actor SessionLink {
         let variant = file.variant
         let key = file.key ?? account.secret ?? []
         self.key = key
-        self.variant = variant
         let enc: @Sendable (JSON) -> String = { ValueCipher.encryptToBase64($0, key: key, variant: variant) }
         let dec: @Sendable (String) -> JSON? = { ValueCipher.decryptBase64($0, key: key, variant: variant) }
+        encrypt = enc
+        decrypt = dec
         metadata = VersionedValue(name: "update-metadata", version: file.metadataVersion, maxTries: timing.maxTries,
                                   encrypt: enc, decrypt: dec)
         agentState = VersionedValue(name: "update-state", version: file.agentStateVersion, maxTries: timing.maxTries,
                                     encrypt: enc, decrypt: dec)
         thinking = record.thinking
     }
-
-    nonisolated func encrypt(_ v: JSON) -> String { ValueCipher.encryptToBase64(v, key: key, variant: variant) }
-    nonisolated func decrypt(_ s: String) -> JSON? { ValueCipher.decryptBase64(s, key: key, variant: variant) }
 
     var serverSessionId: String? { file.serverSessionId }
 
@@ -241,7 +241,7 @@ actor SessionLink {
             }
             dek = Base64.encode(wrapped)
         }
-        let meta = await desiredMetadata(nil)
+        let meta = Self.merged(nil, metadataPatch, machineId: await machine.machineId())
         do {
             let s = try await account.api.createSession(tag: file.tag, metadata: encrypt(meta), dataEncryptionKey: dek)
             file.serverSessionId = s.id
@@ -306,10 +306,10 @@ actor SessionLink {
 
     /// The server's metadata with our keys set; keys the app writes (`permissionMode`,
     /// `modelMode`, `effortLevel`, ...) survive.
-    private func desiredMetadata(_ current: JSON?) async -> JSON {
+    private static func merged(_ current: JSON?, _ patch: [String: JSON], machineId: String) -> JSON {
         var o = current?.object ?? [:]
-        for (k, v) in metadataPatch { o[k] = v }
-        o["machineId"] = .string(await machine.machineId())
+        for (k, v) in patch { o[k] = v }
+        o["machineId"] = .string(machineId)
         return .object(o)
     }
 
@@ -319,10 +319,7 @@ actor SessionLink {
         let mid = await machine.machineId()
         let patch = metadataPatch
         let outcome = await metadata.update(send: sender("update-metadata", field: "metadata")) { current in
-            var o = current?.object ?? [:]
-            for (k, v) in patch { o[k] = v }
-            o["machineId"] = .string(mid)
-            return .object(o)
+            Self.merged(current, patch, machineId: mid)
         }
         await noteVersions()
         report(outcome, "update-metadata")
@@ -367,9 +364,7 @@ actor SessionLink {
         guard case .notSent = outcome, connected, !stopping else { writeRetries = 0; return }
         writeRetries += 1
         guard writeRetries <= 10 else { writeRetries = 0; return }
-        var p = timing.policy
-        for _ in 0..<min(writeRetries, 10) { _ = p.nextDelay() }
-        let d = p.nextDelay()
+        let d = timing.policy.delay(afterFailures: writeRetries)
         Task { [weak self] in
             try? await Task.sleep(nanoseconds: UInt64(d * 1e9))
             guard let self else { return }
@@ -665,9 +660,7 @@ actor SessionLink {
             if let e = error as? APIError, e.isTokenRejected {
                 d = timing.tokenRejectedDelay
             } else {
-                var p = timing.policy
-                for _ in 0..<min(pumpFailures, 10) { _ = p.nextDelay() }
-                d = p.nextDelay()
+                d = timing.policy.delay(afterFailures: pumpFailures)
             }
             Log.warn("sync", "session \(localId): sending \(batch.count) messages failed: \(renderError(error)); retrying in \(Format.fixed(d, 1)) s")
             try? await Task.sleep(nanoseconds: UInt64(d * 1e9))
@@ -836,7 +829,7 @@ actor SessionLink {
                     Log.info("sync", "session \(id): permission answer for unknown request \(rid) ignored")
                     return RPCResult(.null, outcome: .refused)
                 } catch {
-                    return .error((error as? HappyError)?.what ?? "\(error)")
+                    return .error(errorWhat(error))
                 }
             },
             RPCMethod("abort") { _ in
@@ -844,7 +837,7 @@ actor SessionLink {
                     try await sessions.interrupt(id)
                     return RPCResult(.null)
                 } catch {
-                    return .error((error as? HappyError)?.what ?? "\(error)")
+                    return .error(errorWhat(error))
                 }
             },
             RPCMethod("killSession") { _ in
@@ -856,8 +849,7 @@ actor SessionLink {
         ]
         methods += toolMethods(localId, record.directory)
         return RPCRegistry(scope: .session, sessionId: localId, prefix: sid, methods: methods,
-                           encrypt: { [key, variant] in ValueCipher.encryptToBase64($0, key: key, variant: variant) },
-                           decrypt: { [key, variant] in ValueCipher.decryptBase64($0, key: key, variant: variant) },
+                           encrypt: encrypt, decrypt: decrypt,
                            audit: audit)
     }
 }

@@ -133,7 +133,7 @@ public actor SessionSyncManager {
         } catch SessionError.directoryMissing(let d) {
             return RPCResult(["type": "requestToApproveDirectoryCreation", "directory": .string(d)])
         } catch {
-            return Self.errorAnswer((error as? HappyError)?.what ?? "\(error)")
+            return Self.errorAnswer(errorWhat(error))
         }
         guard let link = await attach(rec) else {
             _ = try? await sessions.stop(rec.id, reason: .requested)
