@@ -174,6 +174,10 @@ public enum DaemonControl {
             }
             switch probe(home, clean: false) {
             case .running(let p, let st?) where p != pid:
+                // Another start won the race. Our own child is bound to lose the lock; wait for
+                // it (and reap it) so that, once every `daemon start` has returned, exactly
+                // one daemon process is left.
+                if !childExited { retireLoser(pid) }
                 return DaemonStartOutcome(alreadyRunning: true, pid: p, httpPort: st.httpPort, profile: config.profile, logPath: st.daemonLogPath)
             case .running(let p, nil) where p != pid && childExited:
                 return DaemonStartOutcome(alreadyRunning: true, pid: p, httpPort: nil, profile: config.profile, logPath: nil)
@@ -192,6 +196,17 @@ public enum DaemonControl {
             usleep(20_000)
         }
         throw DaemonError.startTimedOut(detail: stdioTail(home))
+    }
+
+    /// Waits for a spawned `start-sync` that lost the lock race to exit; one that is still
+    /// there after 10 s (it cannot hold the lock: another live daemon does) is stopped.
+    static func retireLoser(_ pid: Int32) {
+        defer { var st: Int32 = 0; _ = waitpid(pid, &st, WNOHANG) }
+        if waitExit(pid, seconds: 10) { return }
+        kill(pid, SIGTERM)
+        if waitExit(pid, seconds: 2) { return }
+        kill(pid, SIGKILL)
+        _ = waitExit(pid, seconds: 2)
     }
 
     static func stdioTail(_ home: HomeLayout) -> String {

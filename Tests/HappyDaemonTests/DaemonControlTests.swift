@@ -85,6 +85,33 @@ import Glibc
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "precious\n")
     }
 
+    /// CI saw 6 `start-sync` processes right after 20 parallel `daemon start`s had all
+    /// returned: the losers' own children were still on their way to losing the lock. A
+    /// start that finds another daemon running waits for (and reaps) its own child.
+    @Test func startThatLosesTheRaceWaitsForItsOwnChild() throws {
+        let home = makeTempHome("race"); defer { removeTree(home) }
+        var cfg = HappyConfig(homeDir: home)
+        cfg.daemon.httpPort = 0
+        let h = cfg.home
+        let winner = spawnFakeDaemonProcess(); defer { killAndReap(winner) }
+        usleep(50_000)
+        // The child plays "another start won meanwhile": it puts the winner's lock and state
+        // in place, then lingers a while before it exits (as a loser that is slow to run).
+        try FileIO.ensureDirectory(h.root)
+        try state(pid: winner, port: 1).write(to: home + "/state.next")
+        try FileIO.atomicWrite(DaemonLockInfo(pid: winner, startTime: ProcessProbe.startTime(winner)).text, to: home + "/lock.next")
+        let pidFile = home + "/child.pid"
+        let script = "echo $$ > '\(pidFile)'; mv '\(home)/lock.next' '\(h.daemonLock)'; mv '\(home)/state.next' '\(h.daemonState)'; sleep 0.7; exit 1"
+        let t0 = monoNow()
+        let r = try DaemonControl.start(cfg, executable: "/bin/sh", globalArgs: ["-c", script], timeout: 20)
+        #expect(r.alreadyRunning && r.pid == winner)
+        let text = String(decoding: try #require(try FileIO.read(pidFile)), as: UTF8.self)
+        let child = try #require(Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(monoNow() - t0 >= 0.6)
+        // Gone and reaped: not even a zombie is left.
+        #expect(kill(child, 0) == -1 && errno == ESRCH)
+    }
+
     @Test func corruptStateIsMovedAsideNotSilentlyOverwritten() throws {
         let home = makeTempHome("ctl"); defer { removeTree(home) }
         let h = HomeLayout(root: home)
