@@ -125,7 +125,9 @@ enum Emu {
         let t0 = Date()
         let reason = await c.waitUntilDisconnected()
         #expect(reason == "ping timeout")
-        #expect(Date().timeIntervalSince(t0) < 3)
+        // 0.5 s of silence is the limit; the server itself would close after 30 s (another
+        // reason). The bound only separates "detected" from "waited for the close".
+        #expect(Date().timeIntervalSince(t0) < 20)
         await raw.stop()
     }
 

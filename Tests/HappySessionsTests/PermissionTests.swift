@@ -115,7 +115,8 @@ final class EventLog: @unchecked Sendable {
         #expect(await eventually { events.resolved.contains { $0.outcome == .canceled } })
         #expect(await m.get(rec.id)?.pendingPermissions.isEmpty == true)
         #expect(await m.peek(rec.id)?.thinking == false)
-        #expect(stdinLines(log).contains { $0["type"] == "control_request" && $0["request"]?["subtype"] == "interrupt" })
+        // The fake logs a stdin line when it reads it: eventually, not at once.
+        #expect(await eventually { self.stdinLines(log).contains { $0["type"] == "control_request" && $0["request"]?["subtype"] == "interrupt" } })
         #expect(await eventually { await m.get(rec.id)?.lastEventType == "result" })
         #expect(events.resolved.filter { $0.outcome == .canceled }.count == 1)
         // The record's log shows the answers (session logs reads them).

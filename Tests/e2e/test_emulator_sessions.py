@@ -568,7 +568,7 @@ def test_legacy_server_switch(emu, acct):
     emu.call("POST", "/__test/sync/config", {"rpcWait": 5})
     t0 = time.monotonic()
     assert phone.rpc_raw(sid, "abort", enc(key, {})) == {"ok": False, "error": "RPC method not available"}
-    assert time.monotonic() - t0 < 1
+    assert time.monotonic() - t0 < 4  # answered at once, not after the 5 s grace
     emu.config(legacyServer=False)
     assert emu.call("GET", f"/v3/sessions/{sid}/messages", token=acct.token)[0] == 200
 
