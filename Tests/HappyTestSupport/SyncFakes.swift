@@ -211,7 +211,7 @@ struct SyncHarness {
     let machineId = "11111111-2222-4333-8444-555555555555"
 
     init(variant: EncryptionVariant = .legacy, metadataOnServer: JSON? = nil, timing: MachineSync.Timing? = nil,
-         shutdownAckTimeout: Double = 0.3, accountPublicKey: [UInt8]? = nil, configure: (inout FakeSyncServer.State) -> Void = { _ in }) {
+         shutdownAckTimeout: Double = 0.3, tokenRejectedDelay: Double = 0.2, accountPublicKey: [UInt8]? = nil, configure: (inout FakeSyncServer.State) -> Void = { _ in }) {
         let key = SecureRandom.bytes(32)
         let server = FakeSyncServer(key: key, variant: variant)
         if let m = metadataOnServer {
@@ -222,7 +222,7 @@ struct SyncHarness {
         var t = timing ?? MachineSync.Timing()
         if timing == nil {
             t.heartbeatSeconds = 0.05
-            t.tokenRejectedDelay = 0.2
+            t.tokenRejectedDelay = tokenRejectedDelay
             t.policy = ReconnectPolicy(schedule: [0.02, 0.04], steadyDelay: 0.05)
             t.ackTimeout = 0.5
             t.shutdownAckTimeout = shutdownAckTimeout
