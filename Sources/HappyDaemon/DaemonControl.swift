@@ -177,7 +177,7 @@ public enum DaemonControl {
                 // Another start won the race. Our own child is bound to lose the lock; wait for
                 // it (and reap it) so that, once every `daemon start` has returned, exactly
                 // one daemon process is left.
-                if !childExited { retireLoser(pid) }
+                if !childExited { retireLoser(pid, home: home) }
                 return DaemonStartOutcome(alreadyRunning: true, pid: p, httpPort: st.httpPort, profile: config.profile, logPath: st.daemonLogPath)
             case .running(let p, nil) where p != pid && childExited:
                 return DaemonStartOutcome(alreadyRunning: true, pid: p, httpPort: nil, profile: config.profile, logPath: nil)
@@ -199,10 +199,12 @@ public enum DaemonControl {
     }
 
     /// Waits for a spawned `start-sync` that lost the lock race to exit; one that is still
-    /// there after 10 s (it cannot hold the lock: another live daemon does) is stopped.
-    static func retireLoser(_ pid: Int32) {
+    /// there after 10 s is stopped, unless it holds the lock by then (the winner died
+    /// meanwhile and it took over: it is the daemon now).
+    static func retireLoser(_ pid: Int32, home: HomeLayout) {
         defer { var st: Int32 = 0; _ = waitpid(pid, &st, WNOHANG) }
         if waitExit(pid, seconds: 10) { return }
+        if DaemonLock.read(home.daemonLock)?.pid == pid { return }
         kill(pid, SIGTERM)
         if waitExit(pid, seconds: 2) { return }
         kill(pid, SIGKILL)
