@@ -293,7 +293,10 @@ class Scenarios:
             assert resp["response"]["subtype"] == "success"
             r = c.wait_result()
             assert r["subtype"] == "error_during_execution" and r["is_error"] is True
-            assert r["terminal_reason"] == "aborted_tools" and r["num_turns"] == 3 and "result" not in r
+            assert r["terminal_reason"] == "aborted_tools" and r["num_turns"] == 3, r
+            # Usually no `result` key; once, in a full run on a 2-core machine with 4 busy
+            # loops, the real claude's result had one. Not asserted: the daemon shows a
+            # non-empty result text as it is and ignores an empty one either way.
             texts = [b["text"] for m in c.lines if isinstance(m, dict) and m.get("type") == "user"
                      for b in blocks(m, "text")]
             assert texts == ["[Request interrupted by user for tool use]"]
